@@ -1,0 +1,157 @@
+"""Provider fixtures: vcrpy cassettes with a ``metadata.gwconf`` block, loaded through vcrpy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from vcr.serialize import deserialize
+from vcr.serializers import yamlserializer
+
+from harness.errors import ConfigError
+
+# Cassettes write result URLs against this host; the mock upstream swaps in its own base URL.
+FILES_HOST = "http://mock.gwconf.invalid"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    kind: str  # "docs" | "sdk" | "live-recording"
+    source: str  # documentation URL or "package==version"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Interaction:
+    method: str
+    path: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int
+    response_headers: dict[str, list[str]]
+    response_body: bytes
+
+    def response_json(self) -> Any:
+        return json.loads(self.response_body)
+
+    def request_json(self) -> Any:
+        return json.loads(self.request_body) if self.request_body else None
+
+
+@dataclass(frozen=True)
+class Cassette:
+    path: Path
+    provider: str
+    scenario: str
+    capability: str
+    models: tuple[str, ...]
+    provenance: Provenance
+    interactions: tuple[Interaction, ...]
+    default: bool = False
+    region: str | None = None
+    fault: dict[str, Any] = field(default_factory=dict)  # {"kind": "hang"|"drop"|"malformed", ...}
+    ids: dict[str, str] = field(default_factory=dict)  # literal ids to rewrite per request
+    raw_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_task(self) -> bool:
+        """An async scenario: one submit followed by the ordered poll answers."""
+        return len(self.interactions) > 1
+
+    @property
+    def submit(self) -> Interaction:
+        return self.interactions[0]
+
+    @property
+    def polls(self) -> tuple[Interaction, ...]:
+        return self.interactions[1:]
+
+    @property
+    def route(self) -> tuple[str, str]:
+        return self.submit.method, self.submit.path
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, dict):
+        body = body.get("string", b"")
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Load one cassette; every problem becomes a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read cassette ({exc.strerror})") from exc
+    try:
+        loaded = deserialize(text, yamlserializer)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a vcrpy cassette ({exc})") from exc
+    if len(loaded) != 3 or "gwconf" not in (loaded[2] or {}):
+        raise ConfigError(f"{path}: missing the metadata.gwconf block")
+    requests, responses, metadata = loaded
+    meta = metadata["gwconf"]
+    try:
+        interactions = tuple(
+            Interaction(
+                method=req.method.upper(),
+                path=urlsplit(req.uri).path,
+                request_headers={k.lower(): v for k, v in req.headers.items()},
+                request_body=_body_bytes(req.body),
+                status=int(resp["status"]["code"]),
+                response_headers={k.lower(): list(v) for k, v in (resp.get("headers") or {}).items()},
+                response_body=_body_bytes(resp.get("body")),
+            )
+            for req, resp in zip(requests, responses, strict=True)
+        )
+        prov = meta["provenance"]
+        return Cassette(
+            path=path,
+            provider=meta["provider"],
+            scenario=meta["scenario"],
+            capability=meta["capability"],
+            models=tuple(meta.get("models", ())),
+            provenance=Provenance(prov["kind"], prov["source"], prov.get("note", "")),
+            interactions=interactions,
+            default=bool(meta.get("default", False)),
+            region=meta.get("region"),
+            fault=dict(meta.get("fault") or {}),
+            ids=dict(meta.get("ids") or {}),
+            raw_metadata=meta,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed cassette ({type(exc).__name__}: {exc})") from exc
+
+
+def raw_document(path: Path) -> dict[str, Any]:
+    """The cassette as plain data, for schema validation of the file itself."""
+    return yamlserializer.deserialize(path.read_text(encoding="utf-8"))
+
+
+def cassette_files(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise ConfigError(f"{root}: cassette directory not found")
+    return sorted(root.rglob("*.yaml"))
+
+
+def load_cassettes(root: Path) -> list[Cassette]:
+    cassettes = [load_cassette(p) for p in cassette_files(root)]
+    if not cassettes:
+        raise ConfigError(f"{root}: no cassettes (*.yaml) found")
+    seen: dict[tuple[str, str], Path] = {}
+    for c in cassettes:
+        key = (c.provider, c.scenario)
+        if key in seen:
+            raise ConfigError(f"{c.path}: scenario {c.scenario!r} already defined in {seen[key]}")
+        seen[key] = c.path
+    return cassettes

@@ -1,0 +1,98 @@
+"""DashScope (Alibaba Model Studio): native /api/v1 services, task API, compatible mode."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from harness.cassette import Cassette
+from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply
+
+TASK_PATH = re.compile(r"^/api/v1/tasks/(?P<id>[^/]+)/?$")
+COMPATIBLE_PREFIX = "/compatible-mode/"
+# Paths that only accept `X-DashScope-Async: enable` (DashScope answers 403 AccessDenied otherwise).
+ASYNC_ONLY_PATHS = frozenset(
+    {
+        "/api/v1/services/aigc/text2image/image-synthesis",
+        "/api/v1/services/aigc/image2image/image-synthesis",
+        "/api/v1/services/aigc/image-generation/generation",
+        "/api/v1/services/aigc/video-generation/video-synthesis",
+        "/api/v1/services/aigc/image2video/video-synthesis",
+    }
+)
+SYNC_ONLY_PATHS = frozenset({"/api/v1/services/aigc/multimodal-generation/generation"})
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class DashScope(Provider):
+    name = "dashscope"
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def poll_id(self, method: str, path: str) -> str | None:
+        match = TASK_PATH.match(path)
+        return match["id"] if match and method == "GET" else None
+
+    def error(self, status: int, code: str, message: str, path: str = "") -> Reply:
+        if path.startswith(COMPATIBLE_PREFIX):
+            body = {
+                "error": {"message": message, "type": "invalid_request_error", "param": None,
+                          "code": code},
+                "request_id": request_id(),
+            }
+        else:
+            body = {"code": code, "message": message, "request_id": request_id()}
+        return Reply(status, json.dumps(body).encode())
+
+    def unknown_model(self, req: ParsedRequest, model: str | None) -> Reply:
+        if req.path.startswith(COMPATIBLE_PREFIX):
+            return self.error(
+                404,
+                "model_not_supported",
+                f"Unsupported model {model} for OpenAI compatibility mode.",
+                req.path,
+            )
+        return self.error(400, "InvalidParameter", "Model not exist.", req.path)
+
+    def wrong_endpoint(self, req: ParsedRequest, cassette: Cassette) -> Reply:
+        if req.path.startswith(COMPATIBLE_PREFIX):
+            return self.unknown_model(req, self.model_of(req))
+        return self.error(400, "InvalidParameter", "url error, please check url!", req.path)
+
+    def unknown_task(self, task_id: str) -> Reply:
+        body = {"request_id": request_id(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+        return Reply(200, json.dumps(body).encode())
+
+    def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:
+        is_async = req.headers.get("x-dashscope-async", "").lower() == "enable"
+        if req.path in ASYNC_ONLY_PATHS and not is_async:
+            return self.error(403, "AccessDenied",
+                              "current user api does not support synchronous calls.", req.path)
+        if req.path in SYNC_ONLY_PATHS and is_async:
+            return self.error(403, "AccessDenied",
+                              "Current user api does not support asynchronous calls.", req.path)
+        return None
+
+    def extra_routes(self, mock: MockUpstream) -> list[Route]:
+        async def cancel(request: Request) -> Response:
+            task = mock.get_task(request.path_params["task_id"])
+            if task is None or task.served > 0:
+                reply = self.error(
+                    400,
+                    "UnsupportedOperation",
+                    "Failed to cancel the task, please confirm if the task is in PENDING status.",
+                )
+                return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+            task.canceled = True
+            return JSONResponse({"request_id": request_id()})
+
+        return [Route("/api/v1/tasks/{task_id}/cancel", cancel, methods=["POST"])]

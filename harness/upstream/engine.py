@@ -1,0 +1,312 @@
+"""The provider-independent half of a mock upstream: scenario choice, tasks, faults, capture.
+
+A provider module (dashscope.py, openai.py, replicate.py) supplies a `Provider`: its error
+envelope, where task ids live in poll paths, how it names models. Everything else, the
+replay itself, is the same for all three and lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from harness.capture import CapturedRequest, CaptureLog
+from harness.cassette import FILES_HOST, Cassette, Interaction
+from harness.markers import Marker, find_marker
+from harness.redact import redact_headers, scrub_data
+
+log = logging.getLogger("gwconf.upstream")
+
+HOP_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "date"}
+MAX_HANG_SECONDS = 120.0
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # a "hang" fault still ends, so a run can never hang on the mock
+
+
+@dataclass
+class ParsedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names, raw values (never stored)
+    raw: bytes
+    body: Any
+    marker: Marker | None
+
+    def json(self) -> dict[str, Any]:
+        return self.body if isinstance(self.body, dict) else {}
+
+
+@dataclass
+class Task:
+    id: str
+    cassette: Cassette
+    token: str | None
+    served: int = 0  # polls answered so far: the task advances one step per poll, never by time
+    canceled: bool = False
+
+    def next_poll(self) -> Interaction:
+        polls = self.cassette.polls
+        answer = polls[min(self.served, len(polls) - 1)]
+        self.served += 1
+        return answer
+
+    def final(self) -> Interaction:
+        self.served = len(self.cassette.polls)
+        return self.cassette.polls[-1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+class Provider:
+    """What differs between providers. Subclasses override the hooks they need."""
+
+    name = "provider"
+    public_hosts: tuple[str, ...] = ()
+
+    def new_id(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def poll_id(self, method: str, path: str) -> str | None:
+        return None
+
+    def model_of(self, req: ParsedRequest) -> str | None:
+        return req.json().get("model")
+
+    def error(self, status: int, code: str, message: str, path: str = "") -> Reply:
+        raise NotImplementedError  # pragma: no cover
+
+    def unknown_route(self, req: ParsedRequest) -> Reply:
+        return self.error(404, "NotFound", f"no route {req.method} {req.path}", req.path)
+
+    def unknown_model(self, req: ParsedRequest, model: str | None) -> Reply:
+        return self.error(404, "ModelNotFound", f"The model {model} does not exist.", req.path)
+
+    def wrong_endpoint(self, req: ParsedRequest, cassette: Cassette) -> Reply:
+        return self.error(400, "InvalidParameter", "url error, please check url!", req.path)
+
+    def unknown_task(self, task_id: str) -> Reply:
+        return self.error(404, "NotFound", f"task {task_id} not found")
+
+    def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:
+        """A provider-side rejection of a request the cassette's route would otherwise answer."""
+        return None
+
+    def submit_reply(self, req: ParsedRequest, task: Task) -> Interaction:
+        return task.cassette.submit
+
+    def extra_routes(self, mock: MockUpstream) -> list[Route]:
+        return []
+
+
+class MockUpstream:
+    """One provider's mock: an ASGI app plus the state it keeps (tasks, captures)."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        cassettes: Iterable[Cassette],
+        captures: CaptureLog,
+        files_dir: Path,
+        region: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.cassettes = [c for c in cassettes if c.provider == provider.name]
+        self.by_scenario = {c.scenario: c for c in self.cassettes}
+        self.catalogue = {m for c in self.cassettes for m in c.models}
+        self.captures = captures
+        self.files_dir = files_dir
+        self.region = region
+        self.base_url = ""  # set by the server once the port is bound
+        self.tasks: dict[str, Task] = {}
+        self._lock = threading.Lock()
+        routes = [
+            Route("/files/{name}", self.serve_file, methods=["GET"]),
+            Route("/__gwconf/captures", self.serve_captures, methods=["GET"]),
+            Route("/__gwconf/health", self.health, methods=["GET"]),
+            *provider.extra_routes(self),
+            Route("/{path:path}", self.replay, methods=ALL_METHODS),
+        ]
+        self.app = Starlette(routes=routes)
+
+    # -- plain routes -------------------------------------------------------------------------
+
+    async def serve_file(self, request: Request) -> Response:
+        name = Path(request.path_params["name"]).name
+        path = self.files_dir / name
+        if not path.is_file():
+            return Response(status_code=404)
+        media = "image/png" if name.endswith(".png") else "application/octet-stream"
+        return Response(path.read_bytes(), media_type=media)
+
+    async def serve_captures(self, request: Request) -> Response:
+        token = request.query_params.get("run")
+        records = self.captures.for_token(token) if token else self.captures.all()
+        mine = [r.to_dict() for r in records if r.provider == self.provider.name]
+        return JSONResponse(mine)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"provider": self.provider.name, "region": self.region})
+
+    # -- replay -------------------------------------------------------------------------------
+
+    async def replay(self, request: Request) -> Response:
+        req = await parse_request(request)
+        reply, cassette, token = self.answer(req)
+        record = CapturedRequest(
+            provider=self.provider.name,
+            method=req.method,
+            path=req.path,
+            query=req.query,
+            headers=redact_headers(req.headers),
+            body=scrub_data(req.body),
+            token=token,
+            scenario=cassette.scenario if cassette else None,
+            region=self.region,
+            answered=reply.status,
+        )
+        self.captures.append(record)
+        fault = (cassette.fault if cassette else {}).get("kind")
+        if fault == "hang":
+            await asyncio.sleep(min(float(cassette.fault.get("seconds", 60)), MAX_HANG_SECONDS))
+        if fault == "drop":
+            return DroppedResponse()
+        return Response(reply.body, status_code=reply.status, headers=reply.headers,
+                        media_type=reply.media_type)
+
+    def answer(self, req: ParsedRequest) -> tuple[Reply, Cassette | None, str | None]:
+        token = req.marker.token if req.marker else None
+        task_id = self.provider.poll_id(req.method, req.path)
+        if task_id is not None:
+            with self._lock:
+                task = self.tasks.get(task_id)
+                if task is None:
+                    return self.provider.unknown_task(task_id), None, token
+                interaction = task.next_poll()
+            return self.render(interaction, task.id), task.cassette, task.token
+
+        route = (req.method, req.path)
+        on_route = [c for c in self.cassettes if c.route == route]
+        if req.marker and req.marker.scenario:
+            cassette = self.by_scenario.get(req.marker.scenario)
+            if cassette is None:
+                log.warning("%s: unknown scenario %r in marker", self.provider.name,
+                            req.marker.scenario)
+                message = f"gwconf: unknown scenario {req.marker.scenario!r} for {self.provider.name}"
+                return self.provider.error(400, "InvalidParameter", message, req.path), None, token
+            if cassette.route != route:
+                return self.provider.wrong_endpoint(req, cassette), cassette, token
+        else:
+            if not on_route:
+                return self.provider.unknown_route(req), None, token
+            model = self.provider.model_of(req)
+            fitting = [c for c in on_route if model in c.models]
+            if not fitting:
+                return self.provider.unknown_model(req, model), None, token
+            cassette = next((c for c in fitting if c.default), fitting[0])
+        rejection = self.provider.check_request(req, cassette)
+        if rejection is not None:
+            return rejection, cassette, token
+        if not cassette.is_task:
+            return self.render(cassette.submit, self.provider.new_id()), cassette, token
+        task = Task(self.provider.new_id(), cassette, token)
+        with self._lock:
+            self.tasks[task.id] = task
+            interaction = self.provider.submit_reply(req, task)
+        return self.render(interaction, task.id), cassette, token
+
+    def render(self, interaction: Interaction, fresh_id: str) -> Reply:
+        text = interaction.response_body.decode("utf-8", errors="replace")
+        text = text.replace(FILES_HOST, self.base_url)
+        for host in self.provider.public_hosts:
+            text = text.replace(host, self.base_url)
+        cassette_ids = next((c.ids for c in self.cassettes if interaction in c.interactions), {})
+        for literal in cassette_ids.values():
+            text = text.replace(literal, fresh_id)
+        headers = {
+            k: v[0] for k, v in interaction.response_headers.items() if k not in HOP_HEADERS and v
+        }
+        media = headers.pop("content-type", "application/json")
+        return Reply(interaction.status, text.encode(), headers, media)
+
+    def get_task(self, task_id: str) -> Task | None:
+        with self._lock:
+            return self.tasks.get(task_id)
+
+
+async def parse_request(request: Request) -> ParsedRequest:
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    body: Any
+    if "multipart/form-data" in content_type:
+        body = await multipart_fields(request)
+        marker_text = json.dumps(body, ensure_ascii=False)
+    else:
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        marker_text = text
+    return ParsedRequest(
+        method=request.method,
+        path=request.url.path,
+        query=dict(request.query_params),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        raw=raw,
+        body=body,
+        marker=find_marker(marker_text + " " + str(request.url.query)),
+    )
+
+
+async def multipart_fields(request: Request) -> dict[str, Any]:
+    """Form fields as text; files as a digest record, so captures stay small and comparable."""
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if hasattr(value, "read"):
+            data = await value.read()
+            item: Any = {
+                "filename": value.filename,
+                "content_type": value.content_type,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        else:
+            item = value
+        if name in fields:
+            existing = fields[name]
+            fields[name] = [*existing, item] if isinstance(existing, list) else [existing, item]
+        else:
+            fields[name] = item
+    return fields
+
+
+class DroppedResponse(Response):
+    """Announce a body, send part of it, stop: the client sees the connection cut short."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        })
+        await send({"type": "http.response.body", "body": b'{"output": {', "more_body": False})

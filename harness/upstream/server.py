@@ -1,0 +1,125 @@
+"""Serving the mock upstreams on loopback: one uvicorn server per provider, in threads."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from harness.capture import CaptureLog
+from harness.cassette import Cassette
+from harness.errors import ConfigError
+from harness.upstream.dashscope import DashScope
+from harness.upstream.engine import MockUpstream, Provider
+from harness.upstream.openai import OpenAI
+from harness.upstream.replicate import Replicate
+
+PROVIDERS: dict[str, type[Provider]] = {"dashscope": DashScope, "openai": OpenAI,
+                                        "replicate": Replicate}
+STARTUP_BOUND_SECONDS = 10.0
+
+
+def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"http://{host}:{port}: cannot listen ({exc.strerror})") from exc
+    sock.listen(128)
+    return sock
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThreadedServer:
+    """A uvicorn server on an already-bound socket, in a daemon thread, stoppable."""
+
+    def __init__(self, app: object, sock: socket.socket) -> None:
+        self.sock = sock
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + STARTUP_BOUND_SECONDS
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"{self.url}: server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@dataclass
+class UpstreamSet:
+    """The running mocks of one run, and the capture log they share."""
+
+    mocks: dict[str, MockUpstream]
+    captures: CaptureLog
+    servers: list[ThreadedServer] = field(default_factory=list)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: mock.base_url for name, mock in self.mocks.items()}
+
+    def env(self) -> dict[str, str]:
+        return {f"GWCONF_{name.upper().replace('-', '_')}_URL": url
+                for name, url in self.urls.items()}
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> UpstreamSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_mocks(cassettes: Iterable[Cassette], files_dir: Path,
+                captures: CaptureLog) -> dict[str, MockUpstream]:
+    cassettes = list(cassettes)
+    return {name: MockUpstream(cls(), cassettes, captures, files_dir)
+            for name, cls in PROVIDERS.items()}
+
+
+def start_upstreams(cassettes: Iterable[Cassette], files_dir: Path,
+                    ports: dict[str, int] | None = None) -> UpstreamSet:
+    captures = CaptureLog()
+    mocks = build_mocks(cassettes, files_dir, captures)
+    upstreams = UpstreamSet(mocks, captures)
+    try:
+        for name, mock in mocks.items():
+            server = ThreadedServer(mock.app, bind_loopback((ports or {}).get(name, 0)))
+            mock.base_url = server.url
+            server.start()
+            upstreams.servers.append(server)
+    except BaseException:
+        upstreams.stop()
+        raise
+    logging.getLogger("gwconf.upstream").debug("upstreams: %s", upstreams.urls)
+    return upstreams
