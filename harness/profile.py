@@ -1,0 +1,200 @@
+"""Gateway profiles: what a gateway under test is, how to start it, what it claims to route."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import schemas
+from harness.errors import ConfigError
+
+CAPABILITIES = ("image.generate", "image.edit", "chat", "video.generate")
+DIALECTS = ("sync", "jobs", "openai-videos", "passthrough", "custom")
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """A client-facing alias and where a correct gateway sends it."""
+
+    alias: str
+    provider: str
+    upstream_model: str
+    capability: str
+    region: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FallbackTarget:
+    provider: str
+    upstream_model: str
+
+
+@dataclass(frozen=True)
+class Fallback:
+    alias: str
+    capability: str
+    targets: tuple[FallbackTarget, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the gateway surfaces async jobs, mapped onto the canonical job states."""
+
+    name: str
+    submit_path: str = "/v1/images/generations"
+    submit_query: dict[str, str] = field(default_factory=dict)
+    poll_path: str = "/v1/jobs/{id}"
+    id_field: str = "id"
+    status_field: str = "status"
+    result_field: str = "result"
+    error_field: str = "error"
+    statuses: dict[str, str] = field(default_factory=dict)  # gateway status -> canonical
+
+    @property
+    def is_async(self) -> bool:
+        return self.name != "sync"
+
+
+JOBS_STATUSES = {"queued": "queued", "in_progress": "running", "running": "running",
+                 "succeeded": "succeeded", "failed": "failed", "cancelled": "canceled",
+                 "canceled": "canceled", "expired": "expired"}
+BUILTIN_DIALECTS = {
+    "sync": Dialect("sync"),
+    "jobs": Dialect("jobs", submit_query={"async": "true"}, statuses=JOBS_STATUSES),
+    "openai-videos": Dialect("openai-videos", submit_path="/v1/videos", poll_path="/v1/videos/{id}",
+                             statuses={"queued": "queued", "in_progress": "running",
+                                       "completed": "succeeded", "failed": "failed"}),
+}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    request: float = 15.0  # bound on any one client request
+    job: float = 30.0  # bound on an async job reaching a terminal state
+    poll_interval: float = 0.2
+    startup: float = 30.0
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    command: tuple[str, ...]
+    config_template: Path | None = None
+    config_name: str = "gateway-config"
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    port: int | None = None  # None: a free port
+
+
+@dataclass(frozen=True)
+class GatewayProfile:
+    name: str
+    path: Path
+    base_url: str
+    api_key_env: str
+    api_key_b_env: str | None
+    generate_keys: bool
+    health_path: str
+    dialect: Dialect
+    timeouts: Timeouts
+    models: tuple[ModelRoute, ...]
+    fallbacks: tuple[Fallback, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    start: StartSpec | None = None
+    description: str = ""
+    key_model: str = ""  # how the gateway authenticates clients, in its own words
+    digest: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def route_for(self, provider: str, capability: str, **match: str) -> ModelRoute | None:
+        for route in self.models:
+            if route.provider == provider and route.capability == capability and all(
+                getattr(route, k) == v for k, v in match.items()
+            ):
+                return route
+        return None
+
+    def routes_for(self, capability: str) -> list[ModelRoute]:
+        return [r for r in self.models if r.capability == capability]
+
+    def claims(self, capability: str) -> bool:
+        return any(r.capability == capability for r in self.models)
+
+
+def _pointer(error_path: list[Any]) -> str:
+    return ".".join(str(p) for p in error_path) or "(top level)"
+
+
+def load_profile(path: Path) -> GatewayProfile:
+    """Read and validate a profile; every mistake is one ConfigError naming file and field."""
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read profile ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    found = sorted(schemas.validator("gateway-profile").iter_errors(data),
+                   key=lambda e: list(e.absolute_path))
+    if found:
+        first = found[0]
+        raise ConfigError(f"{path}: field {_pointer(list(first.absolute_path))}: {first.message}")
+    return _build(path, data, hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _dialect(data: dict[str, Any]) -> Dialect:
+    spec = data.get("async", {})
+    name = spec.get("dialect", "sync")
+    if name != "custom":
+        return BUILTIN_DIALECTS.get(name, Dialect(name))
+    fields = {k: v for k, v in spec.items() if k != "dialect"}
+    return Dialect("custom", **fields)
+
+
+def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
+    base = path.parent
+    start = None
+    if "start" in data:
+        s = data["start"]
+        template = s.get("config_template")
+        start = StartSpec(
+            command=tuple(s["command"]),
+            config_template=(base / template) if template else None,
+            config_name=s.get("config_name", Path(template).name.removesuffix(".j2")
+                              if template else "gateway-config"),
+            env=dict(s.get("env", {})),
+            cwd=(base / s["cwd"]) if "cwd" in s else None,
+            port=s.get("port"),
+        )
+    t = data.get("timeouts", {})
+    timeouts = Timeouts(**{k: float(v) for k, v in t.items()})
+    fallbacks = tuple(
+        Fallback(f["alias"], f["capability"],
+                 tuple(FallbackTarget(x["provider"], x["upstream_model"]) for x in f["targets"]),
+                 dict(f.get("headers", {})))
+        for f in data.get("fallbacks", [])
+    )
+    return GatewayProfile(
+        name=data["name"],
+        path=path,
+        base_url=data["base_url"],
+        api_key_env=data["api_key_env"],
+        api_key_b_env=data.get("api_key_b_env"),
+        generate_keys=bool(data.get("generate_keys", False)),
+        health_path=data.get("health_path", "/health"),
+        dialect=_dialect(data),
+        timeouts=timeouts,
+        models=tuple(ModelRoute(**m) for m in data["models"]),
+        fallbacks=fallbacks,
+        headers=dict(data.get("headers", {})),
+        start=start,
+        description=data.get("description", ""),
+        key_model=data.get("key_model", ""),
+        digest=digest,
+        raw=data,
+    )

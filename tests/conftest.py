@@ -1,0 +1,25 @@
+"""Shared fixtures of the project's own tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.cassette import load_cassettes
+from harness.paths import CASSETTES_DIR
+from harness.upstream import UpstreamSet, start_upstreams
+
+FILES_DIR = CASSETTES_DIR / "files"
+
+
+@pytest.fixture(scope="session")
+def cassettes():
+    return load_cassettes(CASSETTES_DIR)
+
+
+@pytest.fixture(scope="session")
+def upstreams(cassettes) -> Iterator[UpstreamSet]:
+    """The three mock upstreams on loopback, shared by the whole session (xdist: per worker)."""
+    with start_upstreams(cassettes, FILES_DIR) as running:
+        yield running
