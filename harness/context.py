@@ -1,0 +1,159 @@
+"""What a check sees: the run environment, a recording client, this check's captures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from harness.capture import CapturedRequest, CaptureLog
+from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
+from harness.gateway.client import GatewayClient
+from harness.markers import Marker, new_token
+from harness.outcome import Evidence
+from harness.profile import GatewayProfile, ModelRoute, load_profile
+from harness.registry import Check
+
+ENV_VAR = "GWCONF_RUN_ENV"
+
+
+class CaptureSource(Protocol):
+    def for_token(self, token: str) -> list[CapturedRequest]: ...
+
+
+@dataclass
+class HttpCaptures:
+    """Captures read over HTTP from the mocks: how xdist workers see the controller's upstreams."""
+
+    urls: dict[str, str]
+
+    def for_token(self, token: str) -> list[CapturedRequest]:
+        records: list[CapturedRequest] = []
+        for url in self.urls.values():
+            try:
+                response = httpx.get(f"{url}/__gwconf/captures", params={"run": token}, timeout=5)
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailable(f"{url}: capture log unreachable ({exc})") from exc
+            records += [CapturedRequest.from_dict(r) for r in response.json()]
+        return sorted(records, key=lambda r: r.seq)
+
+
+@dataclass
+class RunEnv:
+    """Everything about one run that a check may use; serialisable for xdist workers."""
+
+    profile_path: str
+    gateway_url: str
+    api_key: str
+    api_key_b: str | None
+    upstream_urls: dict[str, str]
+    provider_keys: dict[str, str]
+    files_dir: str
+    headers: dict[str, str] = field(default_factory=dict)
+    route_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    egress: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunEnv:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def from_environ(cls) -> RunEnv | None:
+        text = os.environ.get(ENV_VAR)
+        return cls.from_json(text) if text else None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        keys = [self.api_key, self.api_key_b or "", *self.provider_keys.values()]
+        return tuple(k for k in keys if k)
+
+
+class CheckContext:
+    """Handed to every check function as `t`."""
+
+    def __init__(self, check: Check, env: RunEnv, profile: GatewayProfile,
+                 captures: CaptureSource) -> None:
+        self.check = check
+        self.env = env
+        self.profile = profile
+        self.captures = captures
+        self.token = new_token()
+        self.evidence = Evidence()
+        self.client = GatewayClient(profile, env.gateway_url, env.api_key,
+                                    self.evidence.exchanges.append, env.headers, env.secrets,
+                                    env.route_headers)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def marker(self, scenario: str | None = None) -> str:
+        return str(Marker(self.check.id, self.token, scenario))
+
+    def prompt(self, text: str = "a watercolor fox in the snow", scenario: str | None = None) -> str:
+        return f"{text} [{self.marker(scenario)}]"
+
+    def route(self, provider: str, capability: str, **match: str) -> ModelRoute:
+        """The profile's alias for this provider and capability, or skip the check."""
+        route = self.profile.route_for(provider, capability, **match)
+        if route is None:
+            wanted = ", ".join(f"{k}={v}" for k, v in match.items())
+            raise CheckSkipped(f"profile claims no {provider} {capability} model"
+                               + (f" with {wanted}" if wanted else ""))
+        return route
+
+    def route_where(self, capability: str, predicate: Any, why: str) -> ModelRoute:
+        for route in self.profile.routes_for(capability):
+            if predicate(route):
+                return route
+        raise CheckSkipped(f"profile claims no {capability} model that is {why}")
+
+    def provider_file(self, name: str) -> bytes:
+        return (Path(self.env.files_dir) / name).read_bytes()
+
+    # -- observations -------------------------------------------------------------------------
+
+    def upstream(self, provider: str | None = None) -> list[CapturedRequest]:
+        """What reached the mock upstreams because of this check (also kept as evidence)."""
+        records = self.captures.for_token(self.token)
+        self.evidence.upstream = records
+        return [r for r in records if provider is None or r.provider == provider]
+
+    # -- verdicts -----------------------------------------------------------------------------
+
+    def expect(self, condition: object, requirement: str, expected: str = "",
+               actual: str = "") -> None:
+        if not condition:
+            self.fail(requirement, expected, actual)
+
+    def fail(self, requirement: str, expected: str = "", actual: str = "") -> None:
+        self.evidence.expected = expected
+        self.evidence.actual = actual
+        raise CheckFailed(requirement, expected, actual)
+
+    def note(self, text: str) -> None:
+        self.evidence.notes.append(text)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def load_env_profile(env: RunEnv) -> GatewayProfile:
+    return load_profile(Path(env.profile_path))
+
+
+def in_process_captures(log: CaptureLog) -> CaptureSource:
+    return log
+
+
+def b64_image(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        return None

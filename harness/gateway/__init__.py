@@ -1,0 +1,1 @@
+"""Talking to the gateway under test: starting it, and being its client."""

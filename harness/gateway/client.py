@@ -1,0 +1,246 @@
+"""The harness as a client of the gateway under test, speaking the profile's async dialect.
+
+Every request is recorded as an Exchange (for evidence) and is bounded by the profile's
+timeouts; every poll loop is bounded by the job timeout. Nothing here can hang a run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.errors import UpstreamUnavailable
+from harness.outcome import Exchange, clip
+from harness.profile import Dialect, GatewayProfile
+from harness.redact import redact_headers, scrub
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
+
+
+class GatewayTimeout(UpstreamUnavailable):
+    """The gateway did not answer within the bound. Some checks count this as the failure."""
+
+
+@dataclass
+class JobResult:
+    """A request for an image (or video), followed through the dialect to its end."""
+
+    submit: httpx.Response | None
+    submit_elapsed: float
+    job_id: str | None = None
+    status: str = "unknown"  # canonical: queued|running|succeeded|failed|canceled|expired
+    body: dict[str, Any] = field(default_factory=dict)  # the final answer (job or sync body)
+    polls: list[dict[str, Any]] = field(default_factory=list)
+    poll_ids: list[str | None] = field(default_factory=list)
+    timed_out: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def data(self) -> list[dict[str, Any]]:
+        """The OpenAI `data[]` of the result, wherever the dialect put it."""
+        found = self.images_response.get("data")
+        return found if isinstance(found, list) else []
+
+    @property
+    def images_response(self) -> dict[str, Any]:
+        result = self.body.get("result")
+        if isinstance(result, dict) and ("data" in result or "created" in result):
+            return result
+        return self.body
+
+    @property
+    def error(self) -> dict[str, Any]:
+        err = self.body.get("error")
+        return err if isinstance(err, dict) else {}
+
+
+def body_of(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def dig(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+class GatewayClient:
+    def __init__(
+        self,
+        profile: GatewayProfile,
+        base_url: str,
+        api_key: str,
+        record: Callable[[Exchange], None],
+        headers: dict[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+        route_headers: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.dialect: Dialect = profile.dialect
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.record = record
+        self.headers = dict(headers or {})
+        self.secrets = secrets
+        self.alias_headers = route_headers or {}
+        self.timeouts = profile.timeouts
+        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0))
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- raw requests -------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, key: str | None = None,
+                headers: dict[str, str] | None = None, timeout: float | None = None,
+                **kwargs: Any) -> httpx.Response:
+        url = self.base_url + path
+        all_headers = {**self.headers, **(headers or {})}
+        auth_key = self.api_key if key is None else key
+        if auth_key:
+            all_headers.setdefault("Authorization", f"Bearer {auth_key}")
+        request = self.http.build_request(method, url, headers=all_headers, **kwargs)
+        if timeout is not None:
+            request.extensions["timeout"] = httpx.Timeout(timeout, connect=5.0).as_dict()
+        exchange = Exchange(
+            method=method,
+            url=str(request.url),
+            request_headers=redact_headers(request.headers.items()),
+            request_body=clip(self._body_text(request)),
+        )
+        started = time.monotonic()
+        try:
+            response = self.http.send(request)
+        except httpx.TimeoutException as exc:
+            exchange.elapsed = time.monotonic() - started
+            exchange.error = f"timeout after {exchange.elapsed:.1f}s"
+            self.record(exchange)
+            raise GatewayTimeout(f"{url}: no answer within {exchange.elapsed:.1f}s") from exc
+        except httpx.HTTPError as exc:
+            exchange.elapsed = time.monotonic() - started
+            exchange.error = f"{type(exc).__name__}: {exc}"
+            self.record(exchange)
+            raise UpstreamUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        exchange.elapsed = time.monotonic() - started
+        exchange.status = response.status_code
+        exchange.response_headers = redact_headers(response.headers.items())
+        exchange.response_body = clip(scrub(self._response_text(response), self.secrets))
+        self.record(exchange)
+        return response
+
+    @staticmethod
+    def _body_text(request: httpx.Request) -> str:
+        content_type = request.headers.get("content-type", "")
+        if "multipart" in content_type:
+            return f"<multipart body, {len(request.content)} bytes>"
+        return scrub(request.content.decode("utf-8", errors="replace"))
+
+    @staticmethod
+    def _response_text(response: httpx.Response) -> str:
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith(("image/", "video/")):
+            return f"<{content_type}, {len(response.content)} bytes>"
+        return response.text
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def model_headers(self, model: str | None) -> dict[str, str]:
+        """Per-alias headers from the profile (how header-routed gateways pick a provider)."""
+        return dict(self.alias_headers.get(model or "", {}))
+
+    def generate_image(self, model: str, prompt: str, *, key: str | None = None,
+                       **params: Any) -> JobResult:
+        body = {"model": model, "prompt": prompt, **params}
+        return self._submit("/v1/images/generations", model, key, json=body)
+
+    def edit_image(self, model: str, prompt: str, image: bytes, *, key: str | None = None,
+                   **params: Any) -> JobResult:
+        fields = {"model": model, "prompt": prompt, **{k: str(v) for k, v in params.items()}}
+        files = {"image": ("input.png", image, "image/png")}
+        return self._submit("/v1/images/edits", model, key, data=fields, files=files)
+
+    def chat(self, model: str, text: str, *, key: str | None = None,
+             **extra: Any) -> httpx.Response:
+        body = {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+        return self.request("POST", "/v1/chat/completions", json=body, key=key,
+                            headers=self.model_headers(model))
+
+    def _submit(self, path: str, model: str, key: str | None, **kwargs: Any) -> JobResult:
+        started = time.monotonic()
+        params = dict(self.dialect.submit_query) if self.dialect.is_async else {}
+        response = self.request("POST", path, key=key, params=params or None,
+                                headers=self.model_headers(model), **kwargs)
+        submit_elapsed = time.monotonic() - started
+        body = body_of(response)
+        body = body if isinstance(body, dict) else {}
+        result = JobResult(submit=response, submit_elapsed=submit_elapsed, body=body)
+        job_id = dig(body, self.dialect.id_field) if self.dialect.is_async else None
+        if response.status_code >= 400:
+            result.status = "failed"
+        elif self.dialect.is_async and isinstance(job_id, str) and job_id:
+            result.job_id = job_id
+            result.status = self.canonical(body)
+            self.follow(result, key=key)
+        else:
+            # A complete answer: the sync dialect, or a gateway that finished within the submit.
+            result.status = "succeeded" if result.data else "failed"
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def canonical(self, body: dict[str, Any]) -> str:
+        raw = dig(body, self.dialect.status_field)
+        return self.dialect.statuses.get(str(raw), "unknown") if raw is not None else "unknown"
+
+    def follow(self, result: JobResult, *, key: str | None = None) -> JobResult:
+        """Poll a job until it is terminal or the profile's job bound passes."""
+        assert result.job_id
+        deadline = time.monotonic() + self.timeouts.job
+        while result.status not in TERMINAL:
+            if time.monotonic() >= deadline:
+                result.timed_out = True
+                break
+            time.sleep(self.timeouts.poll_interval)
+            response = self.poll(result.job_id, key=key)
+            body = body_of(response)
+            body = body if isinstance(body, dict) else {"_raw": response.text[:200]}
+            result.polls.append(body)
+            result.poll_ids.append(dig(body, self.dialect.id_field))
+            result.body = body
+            if response.status_code >= 400:
+                result.status = "failed" if response.status_code != 404 else "unknown"
+                break
+            result.status = self.canonical(body)
+        return result
+
+    def poll(self, job_id: str, *, key: str | None = None) -> httpx.Response:
+        return self.request("GET", self.dialect.poll_path.format(id=job_id), key=key)
+
+    def fetch(self, url: str) -> bytes:
+        """Download an image URL the gateway handed out (bounded like every request)."""
+        started = time.monotonic()
+        exchange = Exchange("GET", url, {}, "")
+        try:
+            response = self.http.get(url)
+        except httpx.HTTPError as exc:
+            exchange.error = f"{type(exc).__name__}: {exc}"
+            self.record(exchange)
+            raise UpstreamUnavailable(f"{url}: {type(exc).__name__}") from exc
+        exchange.elapsed = time.monotonic() - started
+        exchange.status = response.status_code
+        exchange.response_body = self._response_text(response)
+        self.record(exchange)
+        return response.content
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,200 @@
+"""The reference gateway's HTTP surface: OpenAI-style routes, the `jobs` dialect, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as HttpRoute
+
+from harness.reference.errors import GatewayError
+from harness.reference.gateway import OPENAI_IMAGE_FIELDS, Config, ImageRequest, ReferenceGateway
+
+JOB_STATUS = {"running": "in_progress"}
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str  # fingerprint of the client key that created it
+    model: str
+    status: str = "queued"
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def view(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "object": "image_job", "status": self.status,
+                                "model": self.model, "created_at": self.created_at,
+                                "polling_url": f"/v1/jobs/{self.id}"}
+        if self.result is not None:
+            body["result"] = self.result
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+class GatewayApp:
+    """Binds a ReferenceGateway (or a mutant of it) to HTTP."""
+
+    def __init__(self, gateway: ReferenceGateway) -> None:
+        self.gateway = gateway
+        self.jobs: dict[str, Job] = {}
+        self.background: set[asyncio.Task[None]] = set()
+        self.app = Starlette(routes=[
+            HttpRoute("/health", self.health, methods=["GET"]),
+            HttpRoute("/v1/models", self.models, methods=["GET"]),
+            HttpRoute("/v1/images/generations", self.images_generations, methods=["POST"]),
+            HttpRoute("/v1/images/edits", self.images_edits, methods=["POST"]),
+            HttpRoute("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            HttpRoute("/v1/jobs/{job_id}", self.get_job, methods=["GET"]),
+        ], exception_handlers={GatewayError: self.on_error, Exception: self.on_crash})
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return exc.response()
+
+    async def on_crash(self, request: Request, exc: Exception) -> Response:
+        return GatewayError(500, "internal_error", "the gateway failed unexpectedly").response()
+
+    def client_key(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        key = header.removeprefix("Bearer ").strip()
+        if not key or key not in self.gateway.config.client_keys:
+            raise GatewayError(401, "invalid_api_key", "missing or unknown API key")
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    async def json_body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise GatewayError(400, "invalid_json", "request body is not valid JSON") from exc
+        if not isinstance(body, dict):
+            raise GatewayError(400, "invalid_request", "request body must be a JSON object")
+        return body
+
+    def image_request(self, fields: dict[str, Any], image: bytes | None = None,
+                      image_type: str = "image/png") -> ImageRequest:
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GatewayError(400, "missing_prompt", "`prompt` is required")
+        try:
+            n = int(fields.get("n", 1))
+        except (TypeError, ValueError) as exc:
+            raise GatewayError(400, "invalid_n", "`n` must be an integer") from exc
+        if not 1 <= n <= 10:
+            raise GatewayError(400, "invalid_n", "`n` must be between 1 and 10")
+        size = fields.get("size")
+        if size is not None and not isinstance(size, str):
+            raise GatewayError(400, "invalid_size", "`size` must be a string like 1024x1024")
+        response_format = fields.get("response_format") or "url"
+        if response_format not in {"url", "b64_json"}:
+            raise GatewayError(400, "invalid_response_format",
+                               "`response_format` must be url or b64_json")
+        standard = {k: v for k, v in fields.items() if k in OPENAI_IMAGE_FIELDS}
+        vendor = {k: v for k, v in fields.items() if k not in OPENAI_IMAGE_FIELDS}
+        return ImageRequest(prompt=prompt, n=n, size=size, response_format=response_format,
+                            vendor=vendor, openai_body=standard, image=image, image_type=image_type)
+
+    def model_of(self, fields: dict[str, Any]) -> str:
+        model = fields.get("model")
+        if not isinstance(model, str) or not model:
+            raise GatewayError(400, "missing_model", "`model` is required")
+        return model
+
+    # -- routes -------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "gateway": "gwconf-reference"})
+
+    async def models(self, request: Request) -> Response:
+        self.client_key(request)
+        data = [{"id": r.alias, "object": "model", "owned_by": r.provider}
+                for r in self.gateway.config.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def images_generations(self, request: Request) -> Response:
+        owner = self.client_key(request)
+        fields = await self.json_body(request)
+        model = self.model_of(fields)
+        routes = self.gateway.routes(model, "image.generate")
+        req = self.image_request(fields)
+
+        async def work() -> dict[str, Any]:
+            return await self.gateway.with_fallback(routes, lambda r: self.gateway.generate(r, req))
+
+        return await self.answer(request, owner, model, work)
+
+    async def images_edits(self, request: Request) -> Response:
+        owner = self.client_key(request)
+        form = await request.form()
+        fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("image") or form.get("image[]")
+        if upload is None or isinstance(upload, str):
+            raise GatewayError(400, "missing_image", "`image` file is required")
+        image = await upload.read()
+        model = self.model_of(fields)
+        routes = self.gateway.routes(model, "image.edit")
+        req = self.image_request(fields, image, upload.content_type or "image/png")
+
+        async def work() -> dict[str, Any]:
+            return await self.gateway.with_fallback(routes, lambda r: self.gateway.edit(r, req))
+
+        return await self.answer(request, owner, model, work)
+
+    async def chat_completions(self, request: Request) -> Response:
+        self.client_key(request)
+        body = await self.json_body(request)
+        model = self.model_of(body)
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise GatewayError(400, "missing_messages", "`messages` must be a non-empty list")
+        routes = self.gateway.routes(model, "chat")
+        answer = await self.gateway.with_fallback(routes, lambda r: self.gateway.chat(r, body))
+        return JSONResponse(answer)
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        """Sync: wait and answer. `?async=true` (the jobs dialect): 202 and a job to poll."""
+        if request.query_params.get("async", "").lower() != "true":
+            return JSONResponse(await work())
+        job = Job(id=self.new_job_id(), owner=owner, model=model)
+        self.jobs[job.id] = job
+        task = asyncio.create_task(self.run_job(job, work))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return JSONResponse(job.view(), status_code=202)
+
+    async def run_job(self, job: Job, work: Any) -> None:
+        job.status = "in_progress"
+        try:
+            job.result = await work()
+            job.status = "succeeded"
+        except GatewayError as exc:
+            job.error = exc.envelope()["error"]  # type: ignore[assignment]
+            job.status = "failed"
+        except Exception:
+            job.error = {"code": "internal_error", "message": "the gateway failed unexpectedly"}
+            job.status = "failed"
+
+    def new_job_id(self) -> str:
+        return "img_" + secrets.token_urlsafe(16)
+
+    async def get_job(self, request: Request) -> Response:
+        owner = self.client_key(request)
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None or job.owner != owner:
+            raise GatewayError(404, "job_not_found", "no such job")
+        return JSONResponse(job.view())
+
+
+def build_app(config: dict[str, Any], gateway_cls: type[ReferenceGateway] = ReferenceGateway,
+              app_cls: type[GatewayApp] = GatewayApp) -> GatewayApp:
+    return app_cls(gateway_cls(Config.from_dict(config)))

@@ -1,0 +1,348 @@
+"""The reference gateway's logic: route an OpenAI-style request to the right provider call.
+
+Each step is a method, so a test mutant can break exactly one of them by overriding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.reference.errors import GatewayError, client_status
+
+# OpenAI image request fields the gateway understands; anything else is a vendor field.
+OPENAI_IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_format", "quality",
+                                 "style", "user", "background", "output_format",
+                                 "output_compression", "moderation", "stream", "partial_images"})
+DASHSCOPE_VENDOR_FIELDS = frozenset({"prompt_extend", "watermark", "negative_prompt", "seed"})
+# DashScope image models that speak only the async text-to-image task API.
+DASHSCOPE_TASK_MODELS = frozenset({"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash",
+                                   "wan2.2-t2i-plus", "wanx2.1-t2i-turbo"})
+DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
+DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
+DASHSCOPE_CHAT = "/compatible-mode/v1/chat/completions"
+TASK_DONE = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
+PREDICTION_DONE = {"succeeded", "failed", "canceled", "aborted"}
+
+
+@dataclass(frozen=True)
+class Route:
+    alias: str
+    provider: str
+    upstream_model: str
+    capability: str
+    region: str | None = None
+
+
+@dataclass
+class ImageRequest:
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    response_format: str = "url"
+    vendor: dict[str, Any] = field(default_factory=dict)
+    openai_body: dict[str, Any] = field(default_factory=dict)
+    image: bytes | None = None
+    image_type: str = "image/png"
+
+
+@dataclass
+class Config:
+    models: list[Route]
+    upstreams: dict[str, str]
+    provider_keys: dict[str, str]
+    client_keys: list[str]
+    fallbacks: dict[str, list[Route]] = field(default_factory=dict)
+    upstream_timeout: float = 10.0
+    task_poll_interval: float = 0.05
+    task_max_polls: int = 60
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        fallbacks = {
+            f["alias"]: [Route(f["alias"], t["provider"], t["upstream_model"], f["capability"])
+                         for t in f["targets"]]
+            for f in data.get("fallbacks", [])
+        }
+        return cls(
+            models=[Route(**m) for m in data["models"]],
+            upstreams=data["upstreams"],
+            provider_keys=data.get("provider_keys", {}),
+            client_keys=[k for k in data.get("client_keys", []) if k],
+            fallbacks=fallbacks,
+            upstream_timeout=float(data.get("upstream_timeout", 10.0)),
+            task_poll_interval=float(data.get("task_poll_interval", 0.05)),
+            task_max_polls=int(data.get("task_max_polls", 60)),
+        )
+
+
+class ReferenceGateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.http = httpx.AsyncClient(timeout=config.upstream_timeout)
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def routes(self, alias: str, capability: str) -> list[Route]:
+        if alias in self.config.fallbacks:
+            return self.config.fallbacks[alias]
+        found = [r for r in self.config.models if r.alias == alias]
+        if not found:
+            raise GatewayError(404, "model_not_found", f"The model `{alias}` does not exist.")
+        route = found[0]
+        if route.capability != capability:
+            raise GatewayError(400, "unsupported_model",
+                               f"The model `{alias}` does not support {capability}.")
+        return [route]
+
+    async def with_fallback(self, routes: list[Route], call: Any) -> Any:
+        """Try each target in order; only throttling, upstream faults and timeouts move on."""
+        last: GatewayError | None = None
+        for route in routes:
+            try:
+                return await call(route)
+            except GatewayError as exc:
+                last = exc
+                if not self.should_fall_back(exc):
+                    raise
+        assert last is not None
+        raise last
+
+    def should_fall_back(self, error: GatewayError) -> bool:
+        return error.retryable
+
+    # -- upstream calls -----------------------------------------------------------------------
+
+    def upstream_headers(self, provider: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.provider_keys.get(provider, '')}"}
+
+    async def call(self, provider: str, method: str, path: str, *,
+                   headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        url = self.config.upstreams[provider] + path
+        all_headers = {**self.upstream_headers(provider), **(headers or {})}
+        try:
+            response = await self.http.request(method, url, headers=all_headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise GatewayError(504, "upstream_timeout",
+                               f"{provider} did not answer within "
+                               f"{self.config.upstream_timeout:g}s", provider=provider) from exc
+        except httpx.HTTPError as exc:
+            raise GatewayError(502, "upstream_unreachable",
+                               f"{provider} connection failed: {type(exc).__name__}",
+                               provider=provider) from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise GatewayError(502, "upstream_bad_response",
+                               f"{provider} answered {response.status_code} with a body that is "
+                               "not JSON", provider=provider) from exc
+        if response.status_code >= 400 or (provider == "dashscope" and self.is_business_error(body)):
+            raise self.upstream_error(provider, response, body)
+        return body
+
+    @staticmethod
+    def is_business_error(body: Any) -> bool:
+        return isinstance(body, dict) and "code" in body and "output" not in body and body["code"]
+
+    def upstream_error(self, provider: str, response: httpx.Response, body: Any) -> GatewayError:
+        code, message = provider_reason(body)
+        status = response.status_code if response.status_code >= 400 else 400
+        return GatewayError(client_status(status), code or "upstream_error",
+                            f"{provider}: {message or 'error ' + str(status)}",
+                            retry_after=self.retry_after(response), provider=provider)
+
+    def retry_after(self, response: httpx.Response) -> str | None:
+        return response.headers.get("retry-after")
+
+    async def fetch_bytes(self, url: str) -> bytes:
+        try:
+            response = await self.http.get(url)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise GatewayError(502, "upstream_unreachable", f"image fetch failed: {exc}") from exc
+        return response.content
+
+    # -- images -------------------------------------------------------------------------------
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if route.provider == "dashscope":
+            urls = await self.dashscope_generate(route, req)
+        elif route.provider == "openai":
+            return await self.normalize_openai(await self.openai_generate(route, req), req)
+        elif route.provider == "replicate":
+            urls = await self.replicate_generate(route, req)
+        else:  # pragma: no cover - profiles are validated
+            raise GatewayError(500, "unknown_provider", route.provider)
+        return await self.images_response(urls, req)
+
+    async def edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if route.provider == "dashscope":
+            return await self.images_response(await self.dashscope_edit(route, req), req)
+        if route.provider == "openai":
+            return await self.normalize_openai(await self.openai_edit(route, req), req)
+        raise GatewayError(400, "unsupported_model", f"{route.alias} cannot edit images")
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        if not urls:
+            raise GatewayError(502, "upstream_empty_result", "the provider returned no image")
+        if req.response_format == "b64_json":
+            data = [{"b64_json": base64.b64encode(await self.fetch_bytes(u)).decode()}
+                    for u in urls]
+        else:
+            data = [{"url": u} for u in urls]
+        return {"created": int(time.time()), "data": data}
+
+    async def normalize_openai(self, body: dict[str, Any], req: ImageRequest) -> dict[str, Any]:
+        if req.response_format == "b64_json":
+            for item in body.get("data", []):
+                if "url" in item and "b64_json" not in item:
+                    item["b64_json"] = base64.b64encode(await self.fetch_bytes(item.pop("url"))
+                                                        ).decode()
+        return body
+
+    # DashScope
+
+    def dashscope_size(self, size: str | None) -> str | None:
+        return size.replace("x", "*") if size else None
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"n": req.n}
+        size = self.dashscope_size(req.size)
+        if size:
+            params["size"] = size
+        nested = req.vendor.get("parameters")
+        if isinstance(nested, dict):
+            params.update(nested)
+        unknown = set(req.vendor) - DASHSCOPE_VENDOR_FIELDS - {"parameters"}
+        if unknown:
+            raise GatewayError(400, "unsupported_parameter",
+                               f"parameter(s) not supported for this model: {sorted(unknown)}")
+        params.update({k: v for k, v in req.vendor.items() if k in DASHSCOPE_VENDOR_FIELDS})
+        return params
+
+    async def dashscope_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        params = self.dashscope_parameters(req)
+        if route.upstream_model in DASHSCOPE_TASK_MODELS:
+            return await self.dashscope_task(route, req, params)
+        content = [{"text": req.prompt}]
+        return await self.dashscope_multimodal(route, content, params)
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        assert req.image is not None
+        data_url = f"data:{req.image_type};base64,{base64.b64encode(req.image).decode()}"
+        content = [{"image": data_url}, {"text": req.prompt}]
+        return await self.dashscope_multimodal(route, content, self.dashscope_parameters(req))
+
+    async def dashscope_multimodal(self, route: Route, content: list[dict[str, str]],
+                                   params: dict[str, Any]) -> list[str]:
+        body = {"model": route.upstream_model,
+                "input": {"messages": [{"role": "user", "content": content}]},
+                "parameters": params}
+        answer = await self.call("dashscope", "POST", DASHSCOPE_MULTIMODAL, json=body)
+        choices = answer.get("output", {}).get("choices", [])
+        return [part["image"] for choice in choices
+                for part in choice.get("message", {}).get("content", []) if "image" in part]
+
+    async def dashscope_task(self, route: Route, req: ImageRequest,
+                             params: dict[str, Any]) -> list[str]:
+        body = {"model": route.upstream_model, "input": {"prompt": req.prompt},
+                "parameters": params}
+        submitted = await self.call("dashscope", "POST", DASHSCOPE_SYNTHESIS, json=body,
+                                    headers=self.dashscope_async_headers())
+        task_id = submitted.get("output", {}).get("task_id")
+        if not task_id:
+            raise GatewayError(502, "upstream_bad_response", "dashscope returned no task_id")
+        output = await self.poll_dashscope(task_id)
+        return [r["url"] for r in output.get("results", []) if r.get("url")]
+
+    def dashscope_async_headers(self) -> dict[str, str]:
+        return {"X-DashScope-Async": "enable"}
+
+    async def poll_dashscope(self, task_id: str) -> dict[str, Any]:
+        for _ in range(self.config.task_max_polls):
+            await asyncio.sleep(self.config.task_poll_interval)
+            output = (await self.call("dashscope", "GET", f"/api/v1/tasks/{task_id}")
+                      ).get("output", {})
+            status = output.get("task_status")
+            if status == "SUCCEEDED":
+                return output
+            if status in TASK_DONE:
+                raise self.task_failure(output.get("code") or status,
+                                        output.get("message") or f"task {status}")
+        raise self.task_timeout()
+
+    def task_failure(self, code: str, message: str) -> GatewayError:
+        return GatewayError(502, code, f"upstream task failed: {message}")
+
+    def task_timeout(self) -> GatewayError:
+        return GatewayError(504, "upstream_task_timeout",
+                            f"upstream task unfinished after {self.config.task_max_polls} polls")
+
+    # OpenAI
+
+    async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        body = {**req.openai_body, **req.vendor, "model": route.upstream_model}
+        if req.response_format == "b64_json" and not route.upstream_model.startswith("dall-e"):
+            body.pop("response_format", None)  # GPT image models always answer base64
+        return await self.call("openai", "POST", "/v1/images/generations", json=body)
+
+    async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        assert req.image is not None
+        fields = {k: str(v) for k, v in {**req.openai_body, **req.vendor}.items()}
+        fields["model"] = route.upstream_model
+        files = {"image": ("image.png", req.image, req.image_type)}
+        return await self.call("openai", "POST", "/v1/images/edits", data=fields, files=files)
+
+    # Replicate
+
+    async def replicate_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        owner_name = route.upstream_model.split(":")[0]
+        body = {"input": {"prompt": req.prompt, "num_outputs": req.n, "output_format": "png",
+                          **req.vendor}}
+        created = await self.call("replicate", "POST", f"/v1/models/{owner_name}/predictions",
+                                  json=body)
+        prediction = await self.poll_replicate(created)
+        output = prediction.get("output")
+        return [output] if isinstance(output, str) else list(output or [])
+
+    async def poll_replicate(self, prediction: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(self.config.task_max_polls):
+            status = prediction.get("status")
+            if status == "succeeded":
+                return prediction
+            if status in PREDICTION_DONE:
+                raise self.task_failure(f"prediction_{status}",
+                                        str(prediction.get("error") or status))
+            await asyncio.sleep(self.config.task_poll_interval)
+            prediction = await self.call("replicate", "GET",
+                                         f"/v1/predictions/{prediction['id']}")
+        raise self.task_timeout()
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    async def chat(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        upstream_body = {**body, "model": route.upstream_model}
+        if route.provider == "dashscope":
+            return await self.call("dashscope", "POST", DASHSCOPE_CHAT, json=upstream_body)
+        if route.provider == "openai":
+            return await self.call("openai", "POST", "/v1/chat/completions", json=upstream_body)
+        raise GatewayError(400, "unsupported_model", f"{route.alias} does not support chat")
+
+
+def provider_reason(body: Any) -> tuple[str | None, str | None]:
+    """The provider's own error code and message, whichever envelope it used."""
+    if not isinstance(body, dict):
+        return None, None
+    if isinstance(body.get("error"), dict):
+        err = body["error"]
+        return err.get("code") or err.get("type"), err.get("message")
+    if "code" in body or "message" in body:
+        return body.get("code"), body.get("message")
+    if "title" in body or "detail" in body:
+        return body.get("title"), body.get("detail")
+    return None, None

@@ -1,0 +1,96 @@
+"""The check registry: one decorator carries a check's metadata, the body carries its logic."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.context import CheckContext
+
+MUST, SHOULD, MAY = "MUST", "SHOULD", "MAY"
+LEVELS = (MUST, SHOULD, MAY)
+CATEGORIES = {
+    "MAP": "model-ID mapping",
+    "ASYNC": "async job surfacing",
+    "EXTRA": "extra_body pass-through",
+    "NORM": "response normalization",
+    "ERR": "error surfacing",
+    "FALLBACK": "fallback chains",
+    "SEC": "isolation",
+    "FUZZ": "bad input",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    level: str
+    needs: str  # a capability ("image.generate") or a profile feature ("async", "fallback", ...)
+    spec: str
+    func: Callable[[CheckContext], None]
+    module: str
+
+    @property
+    def category(self) -> str:
+        return self.id.split("-")[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "level": self.level,
+                "category": self.category, "needs": self.needs, "spec": self.spec}
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(check_id: str, level: str, *, needs: str, spec: str
+          ) -> Callable[[Callable[[CheckContext], None]], Callable[[CheckContext], None]]:
+    """Register a check. The function's docstring is its title: the requirement in one line."""
+    if level not in LEVELS:
+        raise ValueError(f"{check_id}: level must be one of {LEVELS}")
+    if check_id.split("-")[0] not in CATEGORIES:
+        raise ValueError(f"{check_id}: unknown category")
+
+    def register(func: Callable[[CheckContext], None]) -> Callable[[CheckContext], None]:
+        title = (func.__doc__ or func.__name__).strip().splitlines()[0]
+        entry = Check(check_id, title, level, needs, spec, func, func.__module__)
+        existing = REGISTRY.get(check_id)
+        if existing and existing.func.__name__ != func.__name__:
+            raise ValueError(f"{check_id} registered twice: {existing.func.__name__}, {func.__name__}")
+        REGISTRY[check_id] = entry
+        func.__gwconf_check__ = entry  # type: ignore[attr-defined]
+        return func
+
+    return register
+
+
+def suite_files(suites_dir: Path) -> list[Path]:
+    if not suites_dir.is_dir():
+        raise ConfigError(f"{suites_dir}: suites directory not found")
+    return sorted(p for p in suites_dir.glob("*.py") if p.name not in {"conftest.py", "__init__.py"})
+
+
+def load_suites(suites_dir: Path) -> dict[str, Check]:
+    """Import every suite module so its checks register; return the catalogue in id order."""
+    for path in suite_files(suites_dir):
+        name = f"gwconf_suites.{path.stem}"
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return catalogue()
+
+
+def catalogue() -> dict[str, Check]:
+    return dict(sorted(REGISTRY.items(), key=lambda kv: (list(CATEGORIES).index(kv[1].category),
+                                                         kv[0])))

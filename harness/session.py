@@ -1,0 +1,113 @@
+"""One run's environment: mocks up, gateway up, keys made; and everything torn down after."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.cassette import load_cassettes
+from harness.context import RunEnv
+from harness.errors import ConfigError
+from harness.gateway.driver import StartedGateway, render, render_template, start_gateway, wait_healthy
+from harness.profile import GatewayProfile, load_profile
+from harness.upstream import UpstreamSet, start_upstreams
+from harness.upstream.server import ThreadedServer, bind_loopback, free_port
+
+AppFactory = Callable[[dict[str, Any]], Any]  # rendered gateway config -> ASGI app
+
+
+@dataclass
+class Session:
+    profile: GatewayProfile
+    upstreams: UpstreamSet
+    env: RunEnv
+    gateway: StartedGateway | None = None
+    in_process: ThreadedServer | None = None
+
+
+def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, str],
+               can_generate: bool) -> str | None:
+    if var is None:
+        return None
+    value = environ.get(var)
+    if value:
+        return value
+    if can_generate and profile.generate_keys:
+        return "gwk-" + secrets.token_urlsafe(18)
+    raise ConfigError(f"{profile.path}: environment variable {var} (the gateway's client key) "
+                      "is not set")
+
+
+@contextmanager
+def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
+                 environ: Mapping[str, str] | None = None,
+                 app_factory: AppFactory | None = None) -> Iterator[Session]:
+    environ = os.environ if environ is None else environ
+    profile = load_profile(profile_path)
+    cassettes = load_cassettes(cassettes_dir)
+    starts = profile.start is not None or app_factory is not None
+    key_a = client_key(profile, profile.api_key_env, environ, starts)
+    key_b = client_key(profile, profile.api_key_b_env, environ, starts)
+    provider_keys = {p: f"sk-gwconf-{p}-{secrets.token_hex(12)}"
+                     for p in ("dashscope", "openai", "replicate")}
+    workdir.mkdir(parents=True, exist_ok=True)
+    with start_upstreams(cassettes, cassettes_dir / "files") as upstreams:
+        port = (profile.start.port if profile.start and profile.start.port else free_port())
+        values = {
+            "port": str(port),
+            "api_key": key_a or "",
+            "api_key_b": key_b or "",
+            **{f"{name}_url": url for name, url in upstreams.urls.items()},
+            **{f"{name}_key": key for name, key in provider_keys.items()},
+        }
+        session = Session(profile, upstreams, RunEnv(
+            profile_path=str(profile_path.resolve()),
+            gateway_url=render(profile.base_url, values),
+            api_key=key_a or "",
+            api_key_b=key_b,
+            upstream_urls=upstreams.urls,
+            provider_keys=provider_keys,
+            files_dir=str((cassettes_dir / "files").resolve()),
+            headers={k: render(v, values) for k, v in profile.headers.items()},
+            route_headers={r.alias: {k: render(v, values) for k, v in r.headers.items()}
+                           for r in profile.models if r.headers}
+            | {f.alias: {k: render(v, values) for k, v in f.headers.items()}
+               for f in profile.fallbacks if f.headers},
+        ))
+        try:
+            if app_factory is not None:
+                config = gateway_config(profile, values, workdir)
+                server = ThreadedServer(app_factory(config), bind_loopback(port))
+                server.start()
+                session.in_process = server
+            elif profile.start is not None:
+                session.gateway = start_gateway(profile, values, workdir)
+            else:
+                wait_healthy(session.env.gateway_url + profile.health_path,
+                             profile.timeouts.startup)
+            yield session
+        finally:
+            if session.in_process:
+                session.in_process.stop()
+            if session.gateway:
+                session.gateway.stop()
+
+
+def gateway_config(profile: GatewayProfile, values: dict[str, str], workdir: Path
+                   ) -> dict[str, Any]:
+    """The profile's rendered config template, parsed: how an in-process gateway is configured."""
+    if profile.start is None or profile.start.config_template is None:
+        raise ConfigError(f"{profile.path}: an in-process gateway needs start.config_template")
+    text = render_template(profile.start.config_template,
+                           {**values, "profile": profile, "workdir": str(workdir)})
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{profile.start.config_template}: rendered config is not JSON "
+                          f"({exc})") from exc
