@@ -57,8 +57,16 @@ def _wire_problems(c: Cassette) -> Iterator[str]:
         except ValueError:
             yield f"{where}: response body is not JSON (mark the cassette fault.kind: malformed)"
             continue
+        if _is_dashscope_business_error(c.provider, inter.path, body):
+            name = schemas.ERROR_SCHEMAS["dashscope"]
         for message in schemas.errors(name, body):
             yield f"{where}: response {message}"
+
+
+def _is_dashscope_business_error(provider: str, path: str, body: object) -> bool:
+    """DashScope native paths may answer HTTP 200 with {code, message, request_id}, no output."""
+    return (provider == "dashscope" and not path.startswith("/compatible-mode/")
+            and isinstance(body, dict) and "code" in body and "output" not in body)
 
 
 def validate_tree(root: Path) -> list[str]:
