@@ -69,7 +69,8 @@ class DashScope(Provider):
         return self.error(400, "InvalidParameter", "url error, please check url!", req.path)
 
     def unknown_task(self, task_id: str) -> Reply:
-        body = {"request_id": request_id(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+        body = {"request_id": request_id(),
+                "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
         return Reply(200, json.dumps(body).encode())
 
     def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:

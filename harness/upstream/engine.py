@@ -31,8 +31,8 @@ from harness.redact import redact_headers, scrub_data
 log = logging.getLogger("gwconf.upstream")
 
 HOP_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "date"}
-MAX_HANG_SECONDS = 120.0
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # a "hang" fault still ends, so a run can never hang on the mock
+MAX_HANG_SECONDS = 120.0  # a "hang" fault still ends, so a run can never hang on the mock
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @dataclass
@@ -175,7 +175,7 @@ class MockUpstream:
             provider=self.provider.name,
             method=req.method,
             path=req.path,
-            query=req.query,
+            query=scrub_data(req.query),
             headers=redact_headers(req.headers),
             body=scrub_data(req.body),
             token=token,
@@ -201,7 +201,7 @@ class MockUpstream:
                 if task is None:
                     return self.provider.unknown_task(task_id), None, token
                 interaction = task.next_poll()
-            return self.render(interaction, task.id), task.cassette, task.token
+            return self.render(interaction, task.id, task.cassette), task.cassette, task.token
 
         route = (req.method, req.path)
         on_route = [c for c in self.cassettes if c.route == route]
@@ -210,7 +210,8 @@ class MockUpstream:
             if cassette is None:
                 log.warning("%s: unknown scenario %r in marker", self.provider.name,
                             req.marker.scenario)
-                message = f"gwconf: unknown scenario {req.marker.scenario!r} for {self.provider.name}"
+                message = (f"gwconf: unknown scenario {req.marker.scenario!r} "
+                           f"for {self.provider.name}")
                 return self.provider.error(400, "InvalidParameter", message, req.path), None, token
             if cassette.route != route:
                 return self.provider.wrong_endpoint(req, cassette), cassette, token
@@ -226,20 +227,20 @@ class MockUpstream:
         if rejection is not None:
             return rejection, cassette, token
         if not cassette.is_task:
-            return self.render(cassette.submit, self.provider.new_id()), cassette, token
+            return self.render(cassette.submit, self.provider.new_id(), cassette), cassette, token
         task = Task(self.provider.new_id(), cassette, token)
         with self._lock:
             self.tasks[task.id] = task
             interaction = self.provider.submit_reply(req, task)
-        return self.render(interaction, task.id), cassette, token
+        return self.render(interaction, task.id, cassette), cassette, token
 
-    def render(self, interaction: Interaction, fresh_id: str) -> Reply:
+    def render(self, interaction: Interaction, fresh_id: str, cassette: Cassette) -> Reply:
+        """The cassette's answer for this request: mock URLs, and the request's own id."""
         text = interaction.response_body.decode("utf-8", errors="replace")
         text = text.replace(FILES_HOST, self.base_url)
         for host in self.provider.public_hosts:
             text = text.replace(host, self.base_url)
-        cassette_ids = next((c.ids for c in self.cassettes if interaction in c.interactions), {})
-        for literal in cassette_ids.values():
+        for literal in cassette.ids.values():
             text = text.replace(literal, fresh_id)
         headers = {
             k: v[0] for k, v in interaction.response_headers.items() if k not in HOP_HEADERS and v

@@ -32,8 +32,8 @@ class OpenAI(Provider):
         return model if isinstance(model, str) else None
 
     def error(self, status: int, code: str, message: str, path: str = "") -> Reply:
-        body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "invalid_request_error"),
-                          "param": None, "code": code}}
+        kind = ERROR_TYPES.get(status, "invalid_request_error")
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
         return Reply(status, json.dumps(body).encode())
 
     def unknown_route(self, req: ParsedRequest) -> Reply:

@@ -67,7 +67,7 @@ class Replicate(Provider):
                 reply = self.unknown_task(request.path_params["prediction_id"])
                 return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
             task.canceled = True
-            last = json.loads(mock.render(task.cassette.polls[-1], task.id).body)
+            last = json.loads(mock.render(task.cassette.polls[-1], task.id, task.cassette).body)
             last.update(status="canceled", output=None)
             return Response(json.dumps(last), media_type="application/json")
 
