@@ -1,0 +1,201 @@
+"""The shipped cassettes: valid, self-contained, honest about where they come from."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import schemas
+from harness.cassette import FILES_HOST, Cassette, load_cassette, load_cassettes
+from harness.cassette_check import validate_tree
+from harness.errors import ConfigError
+from harness.paths import CASSETTES_DIR, SCHEMAS_DIR
+
+FILES_DIR = CASSETTES_DIR / "files"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IMAGE_KEYS = {"image", "url"}  # DashScope content[].image and results[].url, OpenAI data[].url
+
+# Scenario names are an API: checks and the reference gateway pick them by marker.
+REQUIRED_SCENARIOS = {
+    "dashscope": {
+        "image-sync", "image-sync-n2", "image-sync-business-error", "image-async",
+        "image-async-failed", "image-async-never", "image-async-partial", "image-async-poll-error",
+        "image-edit", "chat-compatible", "mt-compatible", "mt-native",
+        "error-400", "error-401", "error-403", "error-429", "error-500", "error-503",
+        "fault-hang", "fault-drop", "fault-malformed",
+    },
+    "openai": {
+        "image-url", "image-b64", "image-edit", "chat", "video", "video-failed",
+        "error-400", "error-401", "error-403", "error-429", "error-500", "error-503",
+        "fault-hang", "fault-drop", "fault-malformed",
+    },
+    "replicate": {
+        "prediction", "prediction-failed", "prediction-canceled",
+        "error-401", "error-422", "error-429", "error-500",
+    },
+}
+
+
+def walk(value: Any, key: str | None = None) -> Iterator[tuple[str | None, Any]]:
+    """Every (key, leaf) pair of a JSON value; list items inherit their list's key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item, key)
+    else:
+        yield key, value
+
+
+def response_json(cassette: Cassette) -> Iterator[tuple[int, Any]]:
+    for n, inter in enumerate(cassette.interactions, start=1):
+        try:
+            yield n, json.loads(inter.response_body)
+        except ValueError:
+            assert cassette.fault.get("kind") == "malformed", f"{cassette.path}: interaction {n}"
+
+
+def image_urls(cassette: Cassette) -> Iterator[tuple[int, str]]:
+    for n, body in response_json(cassette):
+        for key, leaf in walk(body):
+            is_replicate_output = cassette.provider == "replicate" and key == "output"
+            if isinstance(leaf, str) and (key in IMAGE_KEYS or is_replicate_output):
+                yield n, leaf
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[Cassette]:
+    return load_cassettes(CASSETTES_DIR)
+
+
+def test_shipped_cassettes_validate_without_problems():
+    assert validate_tree(CASSETTES_DIR) == []
+
+
+def test_every_schema_the_routes_name_exists():
+    named = {r.request for r in schemas.ROUTES} | {r.response for r in schemas.ROUTES}
+    named |= set(schemas.ERROR_SCHEMAS.values())
+    for name in sorted(n for n in named if n):
+        assert (SCHEMAS_DIR / f"{name}.schema.json").is_file(), name
+        schemas.validator(name)  # resolves every $ref
+
+
+def test_required_scenarios_exist(shipped):
+    for provider, wanted in REQUIRED_SCENARIOS.items():
+        have = {c.scenario for c in shipped if c.provider == provider}
+        assert wanted <= have, f"{provider}: missing {sorted(wanted - have)}"
+
+
+def test_error_and_fault_scenarios_are_never_defaults(shipped):
+    by_name = {(c.provider, c.scenario): c for c in shipped}
+    image_models = {
+        "dashscope": set(by_name["dashscope", "image-sync"].models),
+        "openai": {*by_name["openai", "image-url"].models, *by_name["openai", "image-b64"].models},
+        "replicate": set(by_name["replicate", "prediction"].models),
+    }
+    for c in shipped:
+        if c.scenario.startswith(("error-", "fault-")):
+            assert not c.default, c.path
+            assert set(c.models) == image_models[c.provider], c.path
+
+
+def test_one_default_per_route_and_model(shipped):
+    seen: dict[tuple[str, tuple[str, str], str], Path] = {}
+    for c in shipped:
+        if not c.default:
+            continue
+        for model in c.models:
+            key = (c.provider, c.route, model)
+            assert key not in seen, f"{c.path} and {seen.get(key)} both default for {model}"
+            seen[key] = c.path
+
+
+def test_a_broken_copy_fails_with_one_line_naming_file_and_interaction(tmp_path):
+    tree = tmp_path / "cassettes"
+    shutil.copytree(CASSETTES_DIR, tree)
+    broken = tree / "dashscope" / "image-async.yaml"
+    text = broken.read_text(encoding="utf-8")
+    # The third interaction (RUNNING poll) loses its task_status.
+    marker = '"task_status": "RUNNING", '
+    assert text.count(marker) == 1
+    broken.write_text(text.replace(marker, ""), encoding="utf-8")
+
+    problems = validate_tree(tree)
+
+    assert len(problems) == 1, problems
+    (line,) = problems
+    assert "\n" not in line
+    assert str(broken) in line
+    assert "interaction 3" in line
+    assert "task_status" in line
+
+
+def test_a_wrong_size_separator_is_a_problem(tmp_path):
+    tree = tmp_path / "cassettes"
+    shutil.copytree(CASSETTES_DIR, tree)
+    path = tree / "dashscope" / "image-sync.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('"1328*1328"', '"1328x1328"'),
+                    encoding="utf-8")
+    problems = validate_tree(tree)
+    assert problems and all("interaction 1: request at /parameters/size" in p for p in problems)
+
+
+def test_invalid_yaml_is_a_config_error_naming_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("metadata: {gwconf: [unclosed\ninteractions: -\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        load_cassette(path)
+    (problem,) = validate_tree(tmp_path)
+    assert str(path) in problem
+
+
+def test_a_missing_directory_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        validate_tree(tmp_path / "nowhere")
+
+
+def test_every_image_url_is_a_served_png(shipped):
+    count = 0
+    for c in shipped:
+        for n, url in image_urls(c):
+            where = f"{c.path}: interaction {n}: {url}"
+            assert url.startswith(f"{FILES_HOST}/files/"), where
+            path = FILES_DIR / url.removeprefix(f"{FILES_HOST}/files/")
+            assert path.is_file(), where
+            assert path.read_bytes().startswith(PNG_SIGNATURE), where
+            count += 1
+    assert count >= 10  # the walk found the images at all
+
+
+def test_every_b64_json_is_a_shipped_file(shipped):
+    files = {p.read_bytes() for p in FILES_DIR.iterdir() if p.is_file()}
+    count = 0
+    for c in shipped:
+        for n, body in response_json(c):
+            for key, leaf in walk(body):
+                if key == "b64_json":
+                    assert base64.b64decode(leaf, validate=True) in files, f"{c.path}: {n}"
+                    count += 1
+    assert count >= 3
+
+
+def test_provenance_is_docs_or_sdk_never_a_live_recording(shipped):
+    for c in shipped:
+        assert c.provenance.kind in {"docs", "sdk"}, c.path
+        assert c.provenance.source.startswith("https://") or "==" in c.provenance.source, c.path
+        assert c.path.read_text(encoding="utf-8").startswith("#"), f"{c.path}: no comment header"
+
+
+def test_async_ids_appear_in_every_answer(shipped):
+    for c in shipped:
+        for literal in c.ids.values():
+            for n, inter in enumerate(c.interactions, start=1):
+                if inter.status < 400:
+                    assert literal.encode() in inter.response_body, f"{c.path}: interaction {n}"
