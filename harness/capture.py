@@ -22,6 +22,7 @@ class CapturedRequest:
     region: str | None = None
     seq: int = 0
     answered: int | None = None  # the status the mock answered with
+    task: str | None = None  # the task/prediction id this request created or polled
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -14,7 +14,13 @@ from typing import Any
 from harness.cassette import load_cassettes
 from harness.context import RunEnv
 from harness.errors import ConfigError
-from harness.gateway.driver import StartedGateway, render, render_template, start_gateway, wait_healthy
+from harness.gateway.driver import (
+    StartedGateway,
+    render,
+    render_template,
+    start_gateway,
+    wait_healthy,
+)
 from harness.profile import GatewayProfile, load_profile
 from harness.upstream import UpstreamSet, start_upstreams
 from harness.upstream.server import ThreadedServer, bind_loopback, free_port

@@ -142,7 +142,7 @@ class GatewayClient:
     def _body_text(request: httpx.Request) -> str:
         content_type = request.headers.get("content-type", "")
         if "multipart" in content_type:
-            return f"<multipart body, {len(request.content)} bytes>"
+            return f"<multipart body, {request.headers.get('content-length', '?')} bytes>"
         return scrub(request.content.decode("utf-8", errors="replace"))
 
     @staticmethod

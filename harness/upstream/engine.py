@@ -170,7 +170,7 @@ class MockUpstream:
 
     async def replay(self, request: Request) -> Response:
         req = await parse_request(request)
-        reply, cassette, token = self.answer(req)
+        reply, cassette, token, task_id = self.answer(req)
         record = CapturedRequest(
             provider=self.provider.name,
             method=req.method,
@@ -182,6 +182,7 @@ class MockUpstream:
             scenario=cassette.scenario if cassette else None,
             region=self.region,
             answered=reply.status,
+            task=task_id,
         )
         self.captures.append(record)
         fault = (cassette.fault if cassette else {}).get("kind")
@@ -192,16 +193,19 @@ class MockUpstream:
         return Response(reply.body, status_code=reply.status, headers=reply.headers,
                         media_type=reply.media_type)
 
-    def answer(self, req: ParsedRequest) -> tuple[Reply, Cassette | None, str | None]:
+    def answer(self, req: ParsedRequest
+               ) -> tuple[Reply, Cassette | None, str | None, str | None]:
+        """The reply, the cassette that gave it, the check token, and the task id involved."""
         token = req.marker.token if req.marker else None
         task_id = self.provider.poll_id(req.method, req.path)
         if task_id is not None:
             with self._lock:
                 task = self.tasks.get(task_id)
                 if task is None:
-                    return self.provider.unknown_task(task_id), None, token
+                    return self.provider.unknown_task(task_id), None, token, None
                 interaction = task.next_poll()
-            return self.render(interaction, task.id, task.cassette), task.cassette, task.token
+            return (self.render(interaction, task.id, task.cassette), task.cassette, task.token,
+                    task.id)
 
         route = (req.method, req.path)
         on_route = [c for c in self.cassettes if c.route == route]
@@ -212,27 +216,29 @@ class MockUpstream:
                             req.marker.scenario)
                 message = (f"gwconf: unknown scenario {req.marker.scenario!r} "
                            f"for {self.provider.name}")
-                return self.provider.error(400, "InvalidParameter", message, req.path), None, token
+                reply = self.provider.error(400, "InvalidParameter", message, req.path)
+                return reply, None, token, None
             if cassette.route != route:
-                return self.provider.wrong_endpoint(req, cassette), cassette, token
+                return self.provider.wrong_endpoint(req, cassette), cassette, token, None
         else:
             if not on_route:
-                return self.provider.unknown_route(req), None, token
+                return self.provider.unknown_route(req), None, token, None
             model = self.provider.model_of(req)
             fitting = [c for c in on_route if model in c.models]
             if not fitting:
-                return self.provider.unknown_model(req, model), None, token
+                return self.provider.unknown_model(req, model), None, token, None
             cassette = next((c for c in fitting if c.default), fitting[0])
         rejection = self.provider.check_request(req, cassette)
         if rejection is not None:
-            return rejection, cassette, token
+            return rejection, cassette, token, None
         if not cassette.is_task:
-            return self.render(cassette.submit, self.provider.new_id(), cassette), cassette, token
+            return (self.render(cassette.submit, self.provider.new_id(), cassette), cassette,
+                    token, None)
         task = Task(self.provider.new_id(), cassette, token)
         with self._lock:
             self.tasks[task.id] = task
             interaction = self.provider.submit_reply(req, task)
-        return self.render(interaction, task.id, cassette), cassette, token
+        return self.render(interaction, task.id, cassette), cassette, token, task.id
 
     def render(self, interaction: Interaction, fresh_id: str, cassette: Cassette) -> Reply:
         """The cassette's answer for this request: mock URLs, and the request's own id."""

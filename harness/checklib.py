@@ -1,0 +1,94 @@
+"""What check authors share: provider route sets, the spec URLs, small pure predicates."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from harness.capture import CapturedRequest
+from harness.gateway.client import JobResult
+
+DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
+DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
+DASHSCOPE_TASK_SUBMIT_PATHS = frozenset({
+    DASHSCOPE_SYNTHESIS,
+    "/api/v1/services/aigc/image-generation/generation",
+})
+DASHSCOPE_IMAGE_PATHS = frozenset({DASHSCOPE_MULTIMODAL, *DASHSCOPE_TASK_SUBMIT_PATHS})
+DASHSCOPE_CHAT_PATHS = frozenset({"/compatible-mode/v1/chat/completions",
+                                  "/api/v1/services/aigc/text-generation/generation"})
+# DashScope image models that only the async task API serves (see providers notes, 2.1).
+DASHSCOPE_TASK_MODELS = frozenset({"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash",
+                                   "wan2.2-t2i-plus", "wanx2.1-t2i-turbo"})
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+SPEC_QWEN_IMAGE = "https://www.alibabacloud.com/help/en/model-studio/qwen-image-api"
+SPEC_QWEN_IMAGE_ASYNC = "https://docs.qwencloud.com/api-reference/image-generation/qwen-text-to-image-async"
+SPEC_QWEN_IMAGE_EDIT = "https://www.alibabacloud.com/help/en/model-studio/qwen-image-edit-api"
+SPEC_DASHSCOPE_TASKS = "https://www.alibabacloud.com/help/en/model-studio/manage-asynchronous-tasks"
+SPEC_DASHSCOPE_ERRORS = "https://www.alibabacloud.com/help/en/model-studio/error-code"
+SPEC_QWEN_MT = "https://www.alibabacloud.com/help/en/model-studio/machine-translation"
+SPEC_DASHSCOPE_COMPAT = ("https://www.alibabacloud.com/help/en/model-studio/"
+                         "compatibility-of-openai-with-dashscope")
+SPEC_OPENAI_IMAGES = "https://platform.openai.com/docs/api-reference/images/create"
+SPEC_OPENAI_EDITS = "https://platform.openai.com/docs/api-reference/images/createEdit"
+SPEC_OPENAI_ERRORS = "https://platform.openai.com/docs/guides/error-codes"
+SPEC_OPENAI_CHAT = "https://platform.openai.com/docs/api-reference/chat/create"
+SPEC_REPLICATE = "https://replicate.com/docs/reference/http"
+SPEC_JOBS = "https://therouter-docs.pages.dev/docs/guides/features/async-media/"
+SPEC_RFC9110_RETRY_AFTER = "https://www.rfc-editor.org/rfc/rfc9110#name-retry-after"
+SPEC_OWASP_API1 = "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"
+
+
+def submits(records: list[CapturedRequest]) -> list[CapturedRequest]:
+    return [r for r in records if r.method == "POST"]
+
+
+def paths(records: list[CapturedRequest]) -> list[str]:
+    return [f"{r.provider} {r.method} {r.path}" for r in records]
+
+
+def dashscope_parameters(record: CapturedRequest) -> dict[str, Any]:
+    params = record.json_body().get("parameters")
+    return params if isinstance(params, dict) else {}
+
+
+def dashscope_content(record: CapturedRequest) -> list[dict[str, Any]]:
+    messages = record.json_body().get("input", {}).get("messages", [])
+    if not messages or not isinstance(messages[0], dict):
+        return []
+    content = messages[0].get("content", [])
+    return [c for c in content if isinstance(c, dict)] if isinstance(content, list) else []
+
+
+def decode_b64(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+
+
+def failure_text(result: JobResult) -> str:
+    """Everything the client was told about a failure, for looking up the provider's reason."""
+    parts = [json.dumps(result.body, ensure_ascii=False)]
+    if result.submit is not None:
+        parts.append(result.submit.text)
+    return " ".join(parts)
+
+
+def is_error_envelope(body: Any) -> bool:
+    err = body.get("error") if isinstance(body, dict) else None
+    return isinstance(err, dict) and isinstance(err.get("message"), str) and bool(err["message"])
+
+
+def short(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def describe(result: JobResult) -> str:
+    code = result.submit.status_code if result.submit is not None else "-"
+    return f"HTTP {code}, job status {result.status}, body {short(result.body)}"

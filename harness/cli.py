@@ -1,0 +1,194 @@
+"""The `gwconf` command line. A user mistake is one line on stderr and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.errors import ConfigError
+from harness.paths import CASSETTES_DIR, SUITES_DIR
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Conformance and contract tests for AI gateways.")
+cassettes_app = typer.Typer(no_args_is_help=True, help="Work with provider cassettes.")
+app.add_typer(cassettes_app, name="cassettes")
+
+EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
+
+
+def fail_config(message: str) -> None:
+    typer.echo(f"gwconf: error: {message}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+@app.command()
+def run(
+    gateway: Annotated[Path, typer.Option("--gateway", "-g", help="gateway profile (TOML)")],
+    out: Annotated[Path, typer.Option(help="directory for run.json and reports")] = Path(
+        "reports/latest"),
+    keyword: Annotated[str | None, typer.Option("-k", help="only checks matching this "
+                                                 "pytest -k expression")] = None,
+    workers: Annotated[int, typer.Option("-n", min=1, max=16, help="parallel workers")] = 1,
+    baseline: Annotated[Path | None, typer.Option(help="previous run.json or expected-failures "
+                                                  "file: exit 0 unless something got worse")
+                        ] = None,
+    cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
+    suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run the conformance catalogue against a gateway and write run.json and reports."""
+    from harness.report.console import Progress, print_summary
+    from harness.report.diff import gate, load_baseline
+    from harness.report.render import render_reports
+
+    from harness.runner import RunOptions
+    from harness.runner import run as execute
+
+    try:
+        base = load_baseline(baseline) if baseline else None
+        with Progress(quiet=quiet) as progress:
+            document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
+                                          suites=suites, keyword=keyword, workers=workers,
+                                          quiet=quiet, progress=progress))
+        written = render_reports([document], out)
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    print_summary(document, quiet=quiet)
+    typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
+    if base is not None:
+        new = gate(document, base)
+        for line in new:
+            typer.echo(f"new failure: {line}")
+        raise typer.Exit(EXIT_FAILURES if new else EXIT_OK)
+    raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
+
+
+@app.command()
+def checks(
+    as_json: Annotated[bool, typer.Option("--json", help="print the catalogue as JSON")] = False,
+    suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
+) -> None:
+    """Print the check catalogue."""
+    from harness.registry import load_suites
+
+    try:
+        catalogue = load_suites(suites)
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() for c in catalogue.values()], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gwconf checks ({len(catalogue)})")
+    for column in ("id", "level", "needs", "title"):
+        table.add_column(column)
+    for c in catalogue.values():
+        table.add_row(c.id, c.level, c.needs, c.title)
+    Console().print(table)
+
+
+@app.command()
+def upstreams(
+    cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
+    port: Annotated[int | None, typer.Option(help="first port: dashscope, then openai and "
+                                             "replicate on the next two")] = None,
+) -> None:
+    """Serve the mock upstreams until interrupted; print their URLs as shell assignments."""
+    from harness.cassette import load_cassettes
+    from harness.upstream import start_upstreams
+
+    try:
+        loaded = load_cassettes(cassettes)
+        ports = ({"dashscope": port, "openai": port + 1, "replicate": port + 2}
+                 if port else None)
+        running = start_upstreams(loaded, cassettes / "files", ports)
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    for name, value in running.env().items():
+        typer.echo(f"{name}={value}")
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="one or more run.json files")],
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("reports/latest"),
+) -> None:
+    """Render HTML, Markdown and JUnit from run.json; several runs also give a matrix."""
+    from harness.report.render import render_reports
+
+    from harness.report.runjson import read_run
+
+    try:
+        documents = [read_run(p) for p in runs]
+        written = render_reports(documents, out)
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="the earlier run.json")],
+    new: Annotated[Path, typer.Argument(help="the later run.json")],
+) -> None:
+    """List regressions, fixes and new checks between two runs; exit 1 on any regression."""
+    from harness.report.diff import diff_runs, format_diff
+
+    from harness.report.runjson import read_run
+
+    try:
+        result = diff_runs(read_run(old), read_run(new))
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    typer.echo(format_diff(result))
+    raise typer.Exit(EXIT_FAILURES if result.regressions else EXIT_OK)
+
+
+@cassettes_app.command("validate")
+def cassettes_validate(
+    directory: Annotated[Path, typer.Argument(help="cassette directory")] = CASSETTES_DIR,
+) -> None:
+    """Check every cassette against the cassette schema and its provider's wire schemas."""
+    from harness.cassette_check import validate_tree
+
+    try:
+        problems = validate_tree(directory)
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        raise typer.Exit(EXIT_FAILURES)
+    typer.echo(f"{directory}: all cassettes valid")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

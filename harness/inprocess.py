@@ -1,0 +1,32 @@
+"""Running checks in this process against an ASGI gateway: fast, no pytest, no subprocess.
+
+This is how the project's tests run the catalogue against the reference gateway and its
+mutants; `gwconf run` goes through pytest instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.executor import run_check
+from harness.outcome import Outcome
+from harness.paths import CASSETTES_DIR, SUITES_DIR
+from harness.profile import Timeouts
+from harness.registry import Check, load_suites
+from harness.session import AppFactory, open_session
+
+
+def run_in_process(profile_path: Path, app_factory: AppFactory,
+                   checks: Iterable[Check] | None = None, timeouts: Timeouts | None = None,
+                   cassettes: Path = CASSETTES_DIR) -> list[Outcome]:
+    selected = list(checks) if checks is not None else list(load_suites(SUITES_DIR).values())
+    with tempfile.TemporaryDirectory(prefix="gwconf-") as tmp, open_session(
+        profile_path, cassettes, Path(tmp), environ={}, app_factory=app_factory
+    ) as session:
+        profile = session.profile
+        if timeouts is not None:
+            profile = dataclasses.replace(profile, timeouts=timeouts)
+        return [run_check(c, session.env, profile, session.upstreams.captures) for c in selected]

@@ -1,0 +1,115 @@
+"""The pytest plugin: each registered check in suites/ becomes one pytest item.
+
+`gwconf run` sets up the mocks and the gateway, passes the run environment to pytest (and to
+xdist workers) in GWCONF_RUN_ENV, and collects each item's Outcome from the test reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.context import HttpCaptures, RunEnv, load_env_profile
+from harness.executor import run_check
+from harness.outcome import Outcome
+from harness.paths import SUITES_DIR
+from harness.profile import GatewayProfile
+from harness.registry import Check
+
+OUTCOME_PROPERTY = "gwconf_outcome"
+
+
+class CheckNotMet(Exception):
+    """Raised by a check item so pytest reports it as failed; carries the Outcome's message."""
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        for word in (check.id, check.category, check.level, check.func.__name__):
+            self.keywords[word] = True
+
+    def runtest(self) -> None:
+        env, profile = run_environment(self.config)
+        outcome = run_check(self.check, env, profile, HttpCaptures(env.upstream_urls))
+        self.user_properties.append((OUTCOME_PROPERTY, json.dumps(outcome.to_dict())))
+        if outcome.outcome == "skip":
+            pytest.skip(outcome.message)
+        if outcome.outcome in ("fail", "error"):
+            raise CheckNotMet(f"{outcome.outcome.upper()}: {outcome.message}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+                     ) -> str:
+        if isinstance(excinfo.value, CheckNotMet):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.check.id} {self.check.title}"
+
+
+def run_environment(config: pytest.Config) -> tuple[RunEnv, GatewayProfile]:
+    cached = getattr(config, "_gwconf_env", None)
+    if cached is None:
+        env = RunEnv.from_environ()
+        if env is None:
+            raise pytest.UsageError("gwconf suites run under `gwconf run`, which starts the mock "
+                                    "upstreams and the gateway (GWCONF_RUN_ENV is not set)")
+        cached = (env, load_env_profile(env))
+        config._gwconf_env = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--gwconf-suites", default=str(SUITES_DIR),
+                     help="directory whose modules hold gwconf checks")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    suites = Path(parent.config.getoption("--gwconf-suites")).resolve()
+    if (file_path.suffix == ".py" and file_path.parent.resolve() == suites
+            and not file_path.name.startswith(("_", "conftest"))):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object
+                              ) -> CheckItem | None:
+    check = getattr(obj, "__gwconf_check__", None)
+    if isinstance(check, Check):
+        return CheckItem.from_parent(collector, name=check.id, check=check)
+    return None
+
+
+class OutcomeCollector:
+    """Controller-side plugin: gathers the Outcome of every item, from any xdist worker."""
+
+    def __init__(self, progress: Any = None) -> None:
+        self.outcomes: dict[str, Outcome] = {}
+        self.progress = progress
+        self.collected = 0
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)
+        if self.progress is not None:
+            self.progress.start_total(self.collected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.collected:
+            self.collected = len(ids)
+            if self.progress is not None:
+                self.progress.start_total(self.collected)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == OUTCOME_PROPERTY:
+                outcome = Outcome.from_dict(json.loads(value))
+                if outcome.check_id not in self.outcomes:
+                    self.outcomes[outcome.check_id] = outcome
+                    if self.progress is not None:
+                        self.progress.advance(outcome)

@@ -1,0 +1,115 @@
+"""`gwconf run`: mocks and gateway up, suites through pytest, run.json and reports out."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.context import ENV_VAR
+from harness.errors import ConfigError
+from harness.outcome import Outcome
+from harness.paths import CASSETTES_DIR, SUITES_DIR
+from harness.plugin import OutcomeCollector
+from harness.registry import catalogue, load_suites
+from harness.report.runjson import build_run, now_iso, tree_digest, write_run
+from harness.session import Session, open_session
+
+
+@dataclass
+class RunOptions:
+    profile: Path
+    out: Path
+    cassettes: Path = CASSETTES_DIR
+    suites: Path = SUITES_DIR
+    keyword: str | None = None
+    workers: int = 1
+    quiet: bool = False
+    progress: Any = None
+    extra_pytest_args: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def environ(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def pytest_args(options: RunOptions, ini: Path) -> list[str]:
+    args = [str(options.suites), "-c", str(ini), "--rootdir", str(options.suites),
+            "-p", "harness.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--gwconf-suites", str(options.suites), "-q", "--no-header", "-rN"]
+    if options.keyword:
+        args += ["-k", options.keyword]
+    if options.workers > 1:
+        args += ["-n", str(options.workers)]
+    else:
+        args += ["-p", "no:xdist"]
+    return args + options.extra_pytest_args
+
+
+def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
+    collector = OutcomeCollector(options.progress)
+    with tempfile.TemporaryDirectory(prefix="gwconf-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\npython_files = __gwconf_none__\n")
+        sink = io.StringIO()
+        with environ(ENV_VAR, session.env.to_json()), contextlib.redirect_stdout(sink):
+            code = pytest.main(pytest_args(options, ini), plugins=[collector])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                    pytest.ExitCode.NO_TESTS_COLLECTED):
+        tail = " | ".join(sink.getvalue().strip().splitlines()[-4:])
+        raise ConfigError(f"{options.suites}: running the suites failed ({code!r}): {tail}")
+    order = list(load_suites(options.suites))
+    return sorted(collector.outcomes.values(),
+                  key=lambda o: order.index(o.check_id) if o.check_id in order else len(order))
+
+
+def run(options: RunOptions) -> dict[str, Any]:
+    """Run the catalogue against the profile's gateway; return the run.json document."""
+    load_suites(options.suites)
+    if not catalogue():
+        raise ConfigError(f"{options.suites}: no checks registered")
+    run_id = f"{now_iso().replace(':', '').replace('-', '')[:15]}-{secrets.token_hex(3)}"
+    started_at = now_iso()
+    workdir = options.out / "work"
+    with open_session(options.profile, options.cassettes, workdir) as session:
+        outcomes = execute_suites(session, options)
+        gateway = {
+            "name": session.profile.name,
+            "version": session.profile.raw.get("version"),
+            "base_url": session.env.gateway_url,
+            "profile": str(options.profile),
+            "profile_digest": "sha256:" + session.profile.digest,
+            "dialect": session.profile.dialect.name,
+            "key_model": session.profile.key_model,
+        }
+        secrets_ = session.env.secrets
+    document = build_run(
+        outcomes,
+        run_id=run_id,
+        started_at=started_at,
+        finished_at=now_iso(),
+        gateway=gateway,
+        cassettes={"digest": tree_digest(options.cassettes),
+                   "count": len(list(options.cassettes.rglob("*.yaml")))},
+        secrets=secrets_,
+        options={"keyword": options.keyword, "workers": options.workers},
+    )
+    write_run(document, options.out / "run.json")
+    return document

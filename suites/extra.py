@@ -1,0 +1,153 @@
+"""EXTRA: vendor fields outside the OpenAI schema reach the provider, or are refused loudly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checklib import (
+    DASHSCOPE_CHAT_PATHS,
+    DASHSCOPE_TASK_MODELS,
+    SPEC_DASHSCOPE_COMPAT,
+    SPEC_QWEN_IMAGE,
+    SPEC_QWEN_MT,
+    dashscope_parameters,
+    describe,
+    failure_text,
+    short,
+    submits,
+)
+from harness.context import CheckContext
+from harness.gateway.client import JobResult
+from harness.registry import MUST, SHOULD, check
+
+TRANSLATION_OPTIONS = {
+    "source_lang": "Chinese",
+    "target_lang": "English",
+    "terms": [{"source": "生物传感器", "target": "biological sensor"},
+              {"source": "石墨烯", "target": "graphene"}],
+}
+
+
+def sync_image_alias(t: CheckContext) -> str:
+    """A DashScope image alias served by the sync multimodal route (where `parameters` live)."""
+    return t.route_where("image.generate",
+                         lambda r: r.provider == "dashscope" and r.upstream_model not in
+                         DASHSCOPE_TASK_MODELS, "a DashScope multimodal image model").alias
+
+
+def chat_body(t: CheckContext, model_prefix: str, exclude_prefix: str | None = None) -> str:
+    route = t.route_where("chat", lambda r: r.provider == "dashscope" and
+                          r.upstream_model.startswith(model_prefix) and not (
+                              exclude_prefix and r.upstream_model.startswith(exclude_prefix)),
+                          f"a DashScope chat model starting with {model_prefix!r}")
+    return route.alias
+
+
+def upstream_chat_field(t: CheckContext, name: str) -> tuple[bool, Any]:
+    """Where DashScope reads a chat vendor field: top level (compatible) or parameters (native)."""
+    for record in submits(t.upstream("dashscope")):
+        if record.path not in DASHSCOPE_CHAT_PATHS:
+            continue
+        body = record.json_body()
+        if name in body:
+            return True, body[name]
+        params = body.get("parameters")
+        if isinstance(params, dict) and name in params:
+            return True, params[name]
+    return False, None
+
+
+def refused(result: JobResult, name: str) -> bool:
+    """The gateway said no, naming the field: a 4xx, or a failed job whose error names it."""
+    status = result.submit.status_code if result.submit is not None else 0
+    if 400 <= status < 500:
+        return True
+    return result.status == "failed" and name in failure_text(result)
+
+
+def vendor_parameter_arrives(t: CheckContext, name: str, value: Any) -> None:
+    alias = sync_image_alias(t)
+    result = t.client.generate_image(alias, t.prompt(), **{name: value})
+    sent = submits(t.upstream("dashscope"))
+    if not sent and refused(result, name):
+        t.note(f"the gateway refused `{name}` loudly")
+        return
+    got = [dashscope_parameters(r).get(name, "<absent>") for r in sent]
+    t.expect(got and all(g == value for g in got),
+             f"`{name}` must reach DashScope as parameters.{name}, or be refused with a 4xx.",
+             f"parameters.{name} = {value!r}", f"parameters.{name} = {short(got)}")
+
+
+@check("EXTRA-001", MUST, needs="chat", spec=SPEC_QWEN_MT)
+def translation_options_arrive_unchanged(t: CheckContext) -> None:
+    """Qwen-MT `translation_options` (extra_body) reach DashScope unchanged."""
+    alias = chat_body(t, "qwen-mt")
+    t.client.chat(alias, f"生物传感器和石墨烯 {t.marker()}", translation_options=TRANSLATION_OPTIONS)
+    found, value = upstream_chat_field(t, "translation_options")
+    t.expect(found and value == TRANSLATION_OPTIONS,
+             "translation_options must arrive at DashScope exactly as the client sent them.",
+             short(TRANSLATION_OPTIONS), short(value) if found else "absent")
+
+
+@check("EXTRA-002", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def prompt_extend_reaches_parameters(t: CheckContext) -> None:
+    """`prompt_extend` reaches DashScope's parameters (or is refused loudly)."""
+    vendor_parameter_arrives(t, "prompt_extend", False)
+
+
+@check("EXTRA-003", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def watermark_reaches_parameters(t: CheckContext) -> None:
+    """`watermark` reaches DashScope's parameters (or is refused loudly)."""
+    vendor_parameter_arrives(t, "watermark", True)
+
+
+@check("EXTRA-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def negative_prompt_reaches_parameters(t: CheckContext) -> None:
+    """`negative_prompt` reaches DashScope's parameters (or is refused loudly)."""
+    vendor_parameter_arrives(t, "negative_prompt", "blurry, low quality")
+
+
+@check("EXTRA-005", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def seed_reaches_parameters(t: CheckContext) -> None:
+    """`seed` reaches DashScope's parameters (or is refused loudly)."""
+    vendor_parameter_arrives(t, "seed", 424242)
+
+
+@check("EXTRA-006", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def unknown_vendor_field_is_not_silently_dropped(t: CheckContext) -> None:
+    """A vendor field the gateway does not forward is refused, not silently accepted."""
+    alias = sync_image_alias(t)
+    result = t.client.generate_image(alias, t.prompt(), gwconf_probe_field="probe-value")
+    sent = submits(t.upstream("dashscope"))
+    forwarded = any("probe-value" in str(r.body) for r in sent)
+    t.expect(forwarded or refused(result, "gwconf_probe_field"),
+             "An unknown field must be forwarded or refused loudly, never dropped silently.",
+             "the field upstream, or a 4xx / failed job naming it",
+             f"{describe(result)}; field {'forwarded' if forwarded else 'dropped'}")
+
+
+@check("EXTRA-007", SHOULD, needs="chat", spec=SPEC_DASHSCOPE_COMPAT)
+def chat_vendor_fields_arrive(t: CheckContext) -> None:
+    """DashScope chat fields (`enable_thinking`, `enable_search`) reach the upstream."""
+    alias = chat_body(t, "qwen", exclude_prefix="qwen-mt")
+    t.client.chat(alias, t.prompt("What is graphene?"), enable_thinking=False, enable_search=True)
+    got = {name: upstream_chat_field(t, name) for name in ("enable_thinking", "enable_search")}
+    t.expect(got["enable_thinking"] == (True, False) and got["enable_search"] == (True, True),
+             "enable_thinking and enable_search must reach DashScope unchanged.",
+             "enable_thinking=false, enable_search=true",
+             ", ".join(f"{k}={v[1] if v[0] else 'absent'}" for k, v in got.items()))
+
+
+@check("EXTRA-008", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def nested_parameters_reach_dashscope(t: CheckContext) -> None:
+    """A nested `parameters` object (`{"parameters": {"watermark": true}}`) reaches DashScope."""
+    alias = sync_image_alias(t)
+    result = t.client.generate_image(alias, t.prompt(), parameters={"watermark": True})
+    sent = submits(t.upstream("dashscope"))
+    if not sent and refused(result, "parameters"):
+        t.note("the gateway refused the nested parameters loudly")
+        return
+    got = [dashscope_parameters(r).get("watermark", "<absent>") for r in sent]
+    t.expect(got and all(g is True for g in got),
+             "parameters.watermark must arrive at DashScope.", "parameters.watermark = true",
+             f"parameters.watermark = {short(got)}")

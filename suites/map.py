@@ -1,0 +1,183 @@
+"""MAP: a client-facing model alias reaches the right provider endpoint with the right model."""
+
+from __future__ import annotations
+
+from harness.checklib import (
+    DASHSCOPE_CHAT_PATHS,
+    DASHSCOPE_IMAGE_PATHS,
+    DASHSCOPE_MULTIMODAL,
+    DASHSCOPE_TASK_MODELS,
+    DASHSCOPE_TASK_SUBMIT_PATHS,
+    PNG_SIGNATURE,
+    SPEC_DASHSCOPE_COMPAT,
+    SPEC_OPENAI_EDITS,
+    SPEC_OPENAI_ERRORS,
+    SPEC_OPENAI_IMAGES,
+    SPEC_QWEN_IMAGE,
+    SPEC_QWEN_IMAGE_ASYNC,
+    SPEC_QWEN_IMAGE_EDIT,
+    SPEC_REPLICATE,
+    dashscope_content,
+    is_error_envelope,
+    paths,
+    short,
+    submits,
+)
+from harness.context import CheckContext
+from harness.registry import MUST, SHOULD, check
+
+UNKNOWN_MODEL = "gwconf-no-such-model-7f3a"
+
+
+@check("MAP-001", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def image_model_reaches_image_endpoint(t: CheckContext) -> None:
+    """A DashScope image model reaches DashScope's image endpoint, never chat or compatible mode."""
+    route = t.route("dashscope", "image.generate")
+    t.client.generate_image(route.alias, t.prompt())
+    sent = submits(t.upstream())
+    t.expect(sent, "The request must reach the DashScope upstream.",
+             f"POST to one of {sorted(DASHSCOPE_IMAGE_PATHS)}", "no upstream request")
+    wrong = [r for r in sent if r.provider != "dashscope" or r.path not in DASHSCOPE_IMAGE_PATHS]
+    t.expect(not wrong, "An image model must reach DashScope's image endpoint only.",
+             f"POST to one of {sorted(DASHSCOPE_IMAGE_PATHS)}", ", ".join(paths(wrong)))
+
+
+@check("MAP-002", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def image_request_carries_registered_model(t: CheckContext) -> None:
+    """Every DashScope image alias sends the registered upstream model ID in `model`."""
+    routes = [r for r in t.profile.routes_for("image.generate") if r.provider == "dashscope"]
+    t.route("dashscope", "image.generate")  # skip when there is none
+    for route in routes:
+        t.client.generate_image(route.alias, t.prompt())
+    seen = [r.json_body().get("model") for r in submits(t.upstream("dashscope"))]
+    wanted = [r.upstream_model for r in routes]
+    t.expect(sorted(map(str, seen)) == sorted(wanted),
+             "The upstream `model` must be the registered provider model ID.",
+             f"models {wanted}", f"models {seen}")
+
+
+@check("MAP-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE_ASYNC)
+def task_model_uses_async_task_api(t: CheckContext) -> None:
+    """An async-only DashScope model is submitted to the task API with `X-DashScope-Async: enable`."""
+    route = t.route_where("image.generate",
+                          lambda r: r.provider == "dashscope" and r.upstream_model in
+                          DASHSCOPE_TASK_MODELS, "a DashScope async-task model")
+    t.client.generate_image(route.alias, t.prompt())
+    sent = submits(t.upstream("dashscope"))
+    t.expect(sent, "The request must reach the DashScope upstream.",
+             f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", "no upstream request")
+    task_submits = [r for r in sent if r.path in DASHSCOPE_TASK_SUBMIT_PATHS]
+    t.expect(task_submits, f"{route.upstream_model} is served by the async task API only.",
+             f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", ", ".join(paths(sent)))
+    header = task_submits[0].header("x-dashscope-async")
+    t.expect(header == "enable", "A DashScope task submit must carry X-DashScope-Async: enable.",
+             "X-DashScope-Async: enable", f"X-DashScope-Async: {header}")
+
+
+@check("MAP-004", MUST, needs="image.edit", spec=SPEC_QWEN_IMAGE_EDIT)
+def edit_reaches_dashscope_edit_route(t: CheckContext) -> None:
+    """An edit (/v1/images/edits) reaches DashScope's edit model with the image and the instruction."""
+    route = t.route("dashscope", "image.edit")
+    prompt = t.prompt("put a red scarf on the cat")
+    t.client.edit_image(route.alias, prompt, t.provider_file("input-1.png"))
+    sent = submits(t.upstream("dashscope"))
+    t.expect(sent, "The edit must reach the DashScope upstream.", f"POST {DASHSCOPE_MULTIMODAL}",
+             "no upstream request")
+    request = sent[0]
+    t.expect(request.path == DASHSCOPE_MULTIMODAL and
+             request.json_body().get("model") == route.upstream_model,
+             "An edit must reach DashScope's multimodal route with the edit model.",
+             f"POST {DASHSCOPE_MULTIMODAL} model={route.upstream_model}",
+             f"{request.method} {request.path} model={request.json_body().get('model')}")
+    content = dashscope_content(request)
+    images = [c["image"] for c in content if "image" in c]
+    texts = [c["text"] for c in content if "text" in c]
+    t.expect(images and all(isinstance(i, str) and i for i in images),
+             "The edit must carry the input image in input.messages[0].content.",
+             "an {image: url-or-data-url} item", short(content))
+    t.expect(any(t.token in x for x in texts),
+             "The edit must carry the instruction as a text item.",
+             f"a {{text}} item containing {prompt!r}", short(content))
+
+
+@check("MAP-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
+def openai_image_reaches_openai(t: CheckContext) -> None:
+    """An OpenAI image alias reaches OpenAI's /v1/images/generations with its model ID."""
+    route = t.route("openai", "image.generate")
+    t.client.generate_image(route.alias, t.prompt())
+    sent = submits(t.upstream())
+    good = [r for r in sent if r.provider == "openai" and r.path == "/v1/images/generations"
+            and r.json_body().get("model") == route.upstream_model]
+    t.expect(good and len(good) == len(sent),
+             "An OpenAI image alias must reach OpenAI's image endpoint only.",
+             f"openai POST /v1/images/generations model={route.upstream_model}",
+             ", ".join(paths(sent)) or "no upstream request")
+
+
+@check("MAP-006", MUST, needs="image.generate", spec=SPEC_REPLICATE)
+def replicate_image_reaches_replicate(t: CheckContext) -> None:
+    """A Replicate image alias creates a prediction on its own model."""
+    route = t.route("replicate", "image.generate")
+    owner_name = route.upstream_model.split(":")[0]
+    t.client.generate_image(route.alias, t.prompt())
+    sent = submits(t.upstream())
+    model_path = f"/v1/models/{owner_name}/predictions"
+    good = [r for r in sent if r.provider == "replicate" and (
+        r.path == model_path or (r.path == "/v1/predictions" and
+                                 str(r.json_body().get("version", "")).startswith(owner_name)))]
+    t.expect(good and len(good) == len(sent),
+             "A Replicate alias must create a prediction on its model.",
+             f"replicate POST {model_path}", ", ".join(paths(sent)) or "no upstream request")
+
+
+@check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS)
+def unknown_model_gets_error_envelope(t: CheckContext) -> None:
+    """An unknown model gets a 4xx OpenAI error envelope, not a silent fallback."""
+    result = t.client.generate_image(UNKNOWN_MODEL, t.prompt())
+    response = result.submit
+    assert response is not None
+    t.expect(400 <= response.status_code < 500,
+             "An unknown model must be refused with a 4xx status.", "400 or 404",
+             f"{response.status_code} {short(response.text)}")
+    t.expect(is_error_envelope(result.body), "The refusal must be an OpenAI error envelope.",
+             '{"error": {"message": ...}}', short(response.text))
+
+
+@check("MAP-008", MUST, needs="any", spec=SPEC_OPENAI_ERRORS)
+def unknown_model_reaches_no_upstream(t: CheckContext) -> None:
+    """An unknown model reaches no upstream at all."""
+    t.client.generate_image(UNKNOWN_MODEL, t.prompt())
+    sent = t.upstream()
+    t.expect(not sent, "An unknown model must not be sent to any provider.", "no upstream request",
+             ", ".join(paths(sent)))
+
+
+@check("MAP-009", MUST, needs="chat", spec=SPEC_DASHSCOPE_COMPAT)
+def chat_model_reaches_chat_endpoint(t: CheckContext) -> None:
+    """A DashScope chat alias reaches DashScope chat (compatible mode or native text generation)."""
+    route = t.route("dashscope", "chat")
+    t.client.chat(route.alias, t.prompt("Say hello."))
+    sent = submits(t.upstream())
+    good = [r for r in sent if r.provider == "dashscope" and r.path in DASHSCOPE_CHAT_PATHS
+            and r.json_body().get("model") == route.upstream_model]
+    t.expect(good and len(good) == len(sent),
+             "A chat alias must reach DashScope's chat endpoint with its model ID.",
+             f"POST {sorted(DASHSCOPE_CHAT_PATHS)} model={route.upstream_model}",
+             ", ".join(paths(sent)) or "no upstream request")
+
+
+@check("MAP-010", SHOULD, needs="image.edit", spec=SPEC_OPENAI_EDITS)
+def openai_edit_reaches_openai_edits(t: CheckContext) -> None:
+    """An OpenAI edit alias reaches /v1/images/edits as multipart with the image file."""
+    route = t.route("openai", "image.edit")
+    image = t.provider_file("input-1.png")
+    t.client.edit_image(route.alias, t.prompt("add a hat"), image)
+    sent = submits(t.upstream())
+    good = [r for r in sent if r.provider == "openai" and r.path == "/v1/images/edits"]
+    t.expect(good, "An OpenAI edit must reach /v1/images/edits.", "openai POST /v1/images/edits",
+             ", ".join(paths(sent)) or "no upstream request")
+    body = good[0].body if isinstance(good[0].body, dict) else {}
+    files = [v for k, v in body.items() if k.startswith("image") and isinstance(v, dict)]
+    t.expect(any(f.get("size") == len(image) for f in files) and image.startswith(PNG_SIGNATURE),
+             "The edit must carry the client's image file unchanged.",
+             f"an image part of {len(image)} bytes", short(body))

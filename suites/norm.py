@@ -1,0 +1,120 @@
+"""NORM: the client gets OpenAI's shapes, whatever the provider answered."""
+
+from __future__ import annotations
+
+from harness import schemas
+from harness.checklib import (
+    DASHSCOPE_TASK_MODELS,
+    PNG_SIGNATURE,
+    SPEC_OPENAI_CHAT,
+    SPEC_OPENAI_IMAGES,
+    SPEC_QWEN_IMAGE,
+    dashscope_parameters,
+    decode_b64,
+    short,
+    submits,
+)
+from harness.context import CheckContext
+from harness.gateway.client import JobResult
+from harness.registry import MUST, SHOULD, check
+
+PROVIDER_FIELDS = ("output", "request_id", "task_id", "task_status", "urls", "input")
+
+
+def image_results(t: CheckContext, **params: object) -> list[tuple[str, JobResult]]:
+    """One successful generation through every provider the profile routes images to."""
+    results = []
+    for provider in ("dashscope", "openai", "replicate"):
+        route = t.profile.route_for(provider, "image.generate")
+        if route is not None:
+            results.append((route.alias, t.client.generate_image(route.alias, t.prompt(),
+                                                                 **params)))
+    t.expect(results, "The profile must route at least one image model.")
+    return results
+
+
+def sync_dashscope_alias(t: CheckContext) -> str:
+    return t.route_where("image.generate",
+                         lambda r: r.provider == "dashscope" and r.upstream_model not in
+                         DASHSCOPE_TASK_MODELS, "a DashScope multimodal image model").alias
+
+
+@check("NORM-001", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
+def image_response_is_openai_images_response(t: CheckContext) -> None:
+    """Every image response validates against OpenAI's ImagesResponse, with data[]."""
+    for alias, result in image_results(t):
+        problems = schemas.errors("openai/images-response", result.images_response)
+        t.expect(not problems and result.data,
+                 f"The answer for {alias} must be an OpenAI ImagesResponse with data[].",
+                 "ImagesResponse {created, data[]}",
+                 "; ".join(problems[:3]) or short(result.images_response))
+
+
+@check("NORM-002", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
+def b64_json_is_honoured(t: CheckContext) -> None:
+    """`response_format=b64_json` yields decodable base64 of a PNG image."""
+    alias = sync_dashscope_alias(t)
+    result = t.client.generate_image(alias, t.prompt(), response_format="b64_json")
+    t.expect(result.data, "The request must succeed with data[].", "data[]", short(result.body))
+    item = result.data[0]
+    raw = decode_b64(item.get("b64_json"))
+    t.expect(raw is not None and raw.startswith(PNG_SIGNATURE),
+             "data[0].b64_json must hold the image as base64.",
+             "base64 of a PNG", short(item))
+    t.expect(raw == t.provider_file("dashscope-1.png"),
+             "The base64 must decode to the provider's image.", "the bytes of dashscope-1.png",
+             f"{len(raw or b'')} other bytes")
+
+
+@check("NORM-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def size_is_mapped_to_dashscope_form(t: CheckContext) -> None:
+    """`size` 1024x1024 reaches DashScope as parameters.size 1024*1024."""
+    alias = sync_dashscope_alias(t)
+    t.client.generate_image(alias, t.prompt(), size="1024x1024")
+    sizes = [dashscope_parameters(r).get("size") for r in submits(t.upstream("dashscope"))]
+    t.expect(sizes and all(s == "1024*1024" for s in sizes),
+             "OpenAI's WxH size must be converted to DashScope's W*H.",
+             "parameters.size = '1024*1024'", f"parameters.size = {sizes}")
+
+
+@check("NORM-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
+def n_is_honoured(t: CheckContext) -> None:
+    """`n=2` reaches DashScope as parameters.n and the client gets both images."""
+    alias = sync_dashscope_alias(t)
+    result = t.client.generate_image(alias, t.prompt(scenario="image-sync-n2"), n=2)
+    ns = [dashscope_parameters(r).get("n") for r in submits(t.upstream("dashscope"))]
+    t.expect(ns and all(n == 2 for n in ns), "`n` must reach DashScope as parameters.n.",
+             "parameters.n = 2", f"parameters.n = {ns}")
+    t.expect(len(result.data) == 2, "The client must get every image the provider made.",
+             "2 items in data[]", f"{len(result.data)} items")
+
+
+@check("NORM-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
+def created_is_an_integer_timestamp(t: CheckContext) -> None:
+    """Every image response carries `created` as an integer Unix timestamp."""
+    for alias, result in image_results(t):
+        created = result.images_response.get("created")
+        t.expect(isinstance(created, int) and not isinstance(created, bool) and created > 1e9,
+                 f"The answer for {alias} must carry `created` (Unix seconds).",
+                 "created: integer", f"created: {created!r}")
+
+
+@check("NORM-006", MUST, needs="chat", spec=SPEC_OPENAI_CHAT)
+def chat_response_is_chat_completion(t: CheckContext) -> None:
+    """A DashScope chat answer reaches the client as an OpenAI chat.completion."""
+    route = t.route("dashscope", "chat")
+    response = t.client.chat(route.alias, t.prompt("Say hello."))
+    body = response.json() if response.status_code == 200 else {}
+    problems = schemas.errors("openai/chat-completion.response", body)
+    t.expect(response.status_code == 200 and not problems,
+             "The answer must be an OpenAI chat.completion.", "chat.completion with choices[]",
+             "; ".join(problems[:3]) or f"{response.status_code} {short(response.text)}")
+
+
+@check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
+def no_provider_fields_leak_into_response(t: CheckContext) -> None:
+    """Image responses carry no provider-internal fields (output, request_id, task_id, urls)."""
+    for alias, result in image_results(t):
+        leaked = [f for f in PROVIDER_FIELDS if f in result.images_response]
+        t.expect(not leaked, f"The answer for {alias} must not carry the provider's raw shape.",
+                 "only ImagesResponse fields", f"provider fields {leaked}")
