@@ -214,3 +214,30 @@ def test_secrets_never_reach_any_report(tmp_path: Path, several: bool):
         if path.is_file():
             assert KEY not in path.read_text(encoding="utf-8"), path
             assert "abc123def456abc123def456" not in path.read_text(encoding="utf-8"), path
+
+
+def test_console_summary_and_progress(tmp_path: Path):
+    from rich.console import Console
+
+    from harness.report.console import Progress, print_summary
+
+    console = Console(record=True, width=120, force_terminal=False)
+    with Progress(console) as progress:
+        progress.start_total(6, {"MAP": 3, "ASYNC": 2, "NORM": 1})
+        for outcome in sample_outcomes():
+            progress.advance(outcome)
+    print_summary(sample_run(), console)
+    text = console.export_text()
+    assert "all checks" in text and "6/6" in text
+    assert "MAP-003" in text and "NORM-001" in text
+    assert "gwconf: FAIL refgw: MUST 1/4 (25%)" in text
+
+    quiet = Console(record=True, width=200)
+    with Progress(quiet, quiet=True) as progress:
+        progress.start_total(6)
+        for outcome in sample_outcomes():
+            progress.advance(outcome)
+    print_summary(sample_run(), quiet, quiet=True)
+    lines = quiet.export_text().strip().splitlines()
+    assert lines == ["gwconf: FAIL refgw: MUST 1/4 (25%), 1 pass 2 fail 1 warn 1 skip 1 error; "
+                     "failing: MAP-002, MAP-003, NORM-001"]
