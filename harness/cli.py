@@ -43,15 +43,17 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
+    from rich.console import Console
+
     from harness.report.console import Progress, print_summary
-    from harness.report.diff import gate, load_baseline
+    from harness.report.diff import Baseline, gate
     from harness.report.render import render_reports
 
     from harness.runner import RunOptions
     from harness.runner import run as execute
 
     try:
-        base = load_baseline(baseline) if baseline else None
+        base = Baseline.load(baseline) if baseline else None
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
@@ -60,12 +62,14 @@ def run(
     except ConfigError as exc:
         fail_config(str(exc))
         return
-    print_summary(document, quiet=quiet)
+    print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
     if base is not None:
         new = gate(document, base)
-        for line in new:
-            typer.echo(f"new failure: {line}")
+        for entry in new:
+            typer.echo(f"new failure: {entry['check_id']} {entry['outcome']}: {entry['title']}")
+        for check_id in base.stale(document):
+            typer.echo(f"baseline entry no longer needed: {check_id}")
         raise typer.Exit(EXIT_FAILURES if new else EXIT_OK)
     raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
 
@@ -154,7 +158,7 @@ def diff(
     new: Annotated[Path, typer.Argument(help="the later run.json")],
 ) -> None:
     """List regressions, fixes and new checks between two runs; exit 1 on any regression."""
-    from harness.report.diff import diff_runs, format_diff
+    from harness.report.diff import diff_runs
 
     from harness.report.runjson import read_run
 
@@ -163,8 +167,9 @@ def diff(
     except ConfigError as exc:
         fail_config(str(exc))
         return
-    typer.echo(format_diff(result))
-    raise typer.Exit(EXIT_FAILURES if result.regressions else EXIT_OK)
+    for line in result.lines():
+        typer.echo(line)
+    raise typer.Exit(EXIT_FAILURES if result.has_regressions else EXIT_OK)
 
 
 @cassettes_app.command("validate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from harness.profile import GatewayProfile, ModelRoute, load_profile
 from harness.registry import Check
 
 ENV_VAR = "GWCONF_RUN_ENV"
+SETTLE_BOUND_SECONDS = 3.0
 
 
 class CaptureSource(Protocol):
@@ -121,9 +123,21 @@ class CheckContext:
 
     def upstream(self, provider: str | None = None) -> list[CapturedRequest]:
         """What reached the mock upstreams because of this check (also kept as evidence)."""
-        records = self.captures.for_token(self.token)
+        records = self.settled() if self.client.unfollowed_work else self.captures.for_token(self.token)
         self.evidence.upstream = records
         return [r for r in records if provider is None or r.provider == provider]
+
+    def settled(self) -> list[CapturedRequest]:
+        """Captures once they stop growing: the gateway accepted work the client cannot follow."""
+        deadline = time.monotonic() + SETTLE_BOUND_SECONDS
+        records = self.captures.for_token(self.token)
+        quiet_reads = 0
+        while quiet_reads < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            again = self.captures.for_token(self.token)
+            quiet_reads = quiet_reads + 1 if len(again) == len(records) else 0
+            records = again
+        return records
 
     # -- verdicts -----------------------------------------------------------------------------
 

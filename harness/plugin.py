@@ -7,6 +7,7 @@ xdist workers) in GWCONF_RUN_ENV, and collects each item's Outcome from the test
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +95,19 @@ class OutcomeCollector:
         self.collected = 0
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected = len(session.items)
-        if self.progress is not None:
-            self.progress.start_total(self.collected)
+        if session.items:
+            self.start([item.nodeid for item in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         if not self.collected:
-            self.collected = len(ids)
-            if self.progress is not None:
-                self.progress.start_total(self.collected)
+            self.start(ids)
+
+    def start(self, node_ids: list[str]) -> None:
+        self.collected = len(node_ids)
+        if self.progress is not None:
+            per_category = Counter(node_id.rsplit("::", 1)[-1].split("-")[0] for node_id in node_ids)
+            self.progress.start_total(self.collected, per_category)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:

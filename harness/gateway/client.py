@@ -49,9 +49,7 @@ class JobResult:
     @property
     def images_response(self) -> dict[str, Any]:
         result = self.body.get("result")
-        if isinstance(result, dict) and ("data" in result or "created" in result):
-            return result
-        return self.body
+        return result if isinstance(result, dict) else self.body
 
     @property
     def error(self) -> dict[str, Any]:
@@ -93,6 +91,9 @@ class GatewayClient:
         self.headers = dict(headers or {})
         self.secrets = secrets
         self.alias_headers = route_headers or {}
+        # Set when an async submit was accepted but gave nothing to follow: the gateway may
+        # still be talking to the upstream in the background.
+        self.unfollowed_work = False
         self.timeouts = profile.timeouts
         self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0))
 
@@ -194,6 +195,7 @@ class GatewayClient:
         else:
             # A complete answer: the sync dialect, or a gateway that finished within the submit.
             result.status = "succeeded" if result.data else "failed"
+            self.unfollowed_work |= self.dialect.is_async and not result.data
         result.elapsed = time.monotonic() - started
         return result
 

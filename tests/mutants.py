@@ -1,0 +1,267 @@
+"""Broken variants of the reference gateway: each breaks one thing a check claims to see.
+
+A mutant is a small subclass of ReferenceGateway (or GatewayApp) overriding one step. The
+mutation test runs the whole catalogue against each and asserts exactly which checks fail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from harness.reference.app import GatewayApp
+from harness.reference.errors import GatewayError
+from harness.reference.gateway import (
+    DASHSCOPE_CHAT,
+    DASHSCOPE_MULTIMODAL,
+    ImageRequest,
+    ReferenceGateway,
+    Route,
+)
+
+STANDARD_CHAT_FIELDS = {"model", "messages", "temperature", "top_p", "n", "stream", "stop",
+                        "max_tokens", "presence_penalty", "frequency_penalty", "user"}
+
+
+class ImageToChat(ReferenceGateway):
+    """Sends DashScope image models to compatible-mode chat, as a text-only router would."""
+
+    async def dashscope_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        body = {"model": route.upstream_model, "messages": [{"role": "user", "content": req.prompt}]}
+        await self.call("dashscope", "POST", DASHSCOPE_CHAT, json=body)
+        return []
+
+
+class MissingAsyncHeader(ReferenceGateway):
+    """Forgets X-DashScope-Async on task submits."""
+
+    def dashscope_async_headers(self) -> dict[str, str]:
+        return {}
+
+
+class DropsJobId(GatewayApp):
+    """Answers the async submit with 202 but no job id."""
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        response = await super().answer(request, owner, model, work)
+        if response.status_code != 202:
+            return response
+        return JSONResponse({"object": "image_job", "status": "queued"}, status_code=202)
+
+
+class FailedAsSuccess(ReferenceGateway):
+    """Turns a FAILED task or failed prediction into 200 with empty data."""
+
+    def task_failure(self, code: str, message: str) -> GatewayError:
+        raise _EmptySuccess
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        try:
+            return await super().generate(route, req)
+        except _EmptySuccess:
+            return {"created": int(time.time()), "data": []}
+
+
+class _EmptySuccess(Exception):
+    pass
+
+
+class NeverGivesUp(ReferenceGateway):
+    """Polls an upstream task with no bound of its own."""
+
+    async def poll_dashscope(self, task_id: str) -> dict[str, Any]:
+        self.config.task_max_polls = 10**6
+        return await super().poll_dashscope(task_id)
+
+
+class StripsChatExtras(ReferenceGateway):
+    """Keeps only standard OpenAI chat fields: translation_options and friends vanish."""
+
+    async def chat(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        return await super().chat(route, {k: v for k, v in body.items() if k in STANDARD_CHAT_FIELDS})
+
+
+class DropsVendorParams(ReferenceGateway):
+    """Silently drops every non-OpenAI image field."""
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"n": req.n}
+        if req.size:
+            params["size"] = self.dashscope_size(req.size)
+        return params
+
+
+class RawDashScopeShape(ReferenceGateway):
+    """Hands DashScope's own answer to the client instead of OpenAI's shapes."""
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if route.provider != "dashscope":
+            return await super().generate(route, req)
+        urls = await self.dashscope_generate(route, req)
+        return {"output": {"choices": [{"message": {"content": [{"image": u} for u in urls]}}]},
+                "request_id": "raw"}
+
+    async def chat(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        answer = await super().chat(route, body)
+        if route.provider != "dashscope":
+            return answer
+        return {"output": {"choices": answer.get("choices", [])}, "request_id": "raw"}
+
+
+class IgnoresB64(ReferenceGateway):
+    """Always answers URLs, whatever response_format asked for."""
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        req.response_format = "url"
+        return await super().images_response(urls, req)
+
+
+class CorruptsImageBytes(ReferenceGateway):
+    """Re-encodes images on the way through, so the client never gets the provider's bytes."""
+
+    async def fetch_bytes(self, url: str) -> bytes:
+        return (await super().fetch_bytes(url)) + b"\x00gwconf-reencoded"
+
+
+class SizeNotConverted(ReferenceGateway):
+    """Passes OpenAI's 1024x1024 to DashScope unchanged."""
+
+    def dashscope_size(self, size: str | None) -> str | None:
+        return size
+
+
+class IgnoresN(ReferenceGateway):
+    """Never tells DashScope how many images were asked for."""
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params = super().dashscope_parameters(req)
+        params.pop("n", None)
+        return params
+
+
+class UnknownModelFallsBack(ReferenceGateway):
+    """Routes an unknown alias to the first model of the capability instead of refusing it."""
+
+    def routes(self, alias: str, capability: str) -> list[Route]:
+        try:
+            return super().routes(alias, capability)
+        except GatewayError:
+            return [next(r for r in self.config.models if r.capability == capability)]
+
+
+class EditAsGeneration(ReferenceGateway):
+    """Sends an edit to DashScope as a plain generation: the input image is lost."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        return await self.dashscope_multimodal(route, [{"text": req.prompt}], self.dashscope_parameters(req))
+
+
+class AliasAsUpstreamModel(ReferenceGateway):
+    """Sends the client-facing alias upstream instead of the registered provider model ID."""
+
+    def routes(self, alias: str, capability: str) -> list[Route]:
+        return [Route(r.alias, r.provider, r.alias, r.capability) for r in super().routes(alias, capability)]
+
+
+class OpenAIEditAsGeneration(ReferenceGateway):
+    """Turns an OpenAI edit into a generation request."""
+
+    async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return await self.openai_generate(route, req)
+
+
+class CountsFailedResults(ReferenceGateway):
+    """Reports every result of a partly failed task, failed ones included."""
+
+    async def dashscope_task(self, route: Route, req: ImageRequest, params: dict[str, Any]) -> list[str]:
+        body = {"model": route.upstream_model, "input": {"prompt": req.prompt}, "parameters": params}
+        submitted = await self.call("dashscope", "POST", "/api/v1/services/aigc/text2image/image-synthesis",
+                                    json=body, headers=self.dashscope_async_headers())
+        output = await self.poll_dashscope(submitted["output"]["task_id"])
+        return [r.get("url", "") for r in output.get("results", [])]
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        if req.response_format == "b64_json" or all(urls):
+            return await super().images_response([u for u in urls if u], req)
+        return {"created": int(time.time()), "data": [{"url": u} for u in urls]}
+
+
+class ForgetsFinishedJobs(GatewayApp):
+    """Deletes a job the first time it is read in a final state."""
+
+    async def get_job(self, request: Request) -> Response:
+        response = await super().get_job(request)
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is not None and job.status in ("succeeded", "failed"):
+            del self.jobs[job.id]
+        return response
+
+
+class ChatToWrongEndpoint(ReferenceGateway):
+    """Sends DashScope chat to the native multimodal image route."""
+
+    async def chat(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        if route.provider != "dashscope":
+            return await super().chat(route, body)
+        return await self.call("dashscope", "POST", DASHSCOPE_MULTIMODAL, json={**body, "model": route.upstream_model})
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    gateway: type[ReferenceGateway] = ReferenceGateway
+    app: type[GatewayApp] = GatewayApp
+
+    def factory(self) -> Callable[[dict[str, Any]], Any]:
+        from harness.reference.app import build_app
+
+        return lambda config: build_app(config, self.gateway, self.app).app
+
+
+# name -> (mutant, the checks it must fail: fail for MUST, warn for SHOULD)
+MUTANTS: dict[str, tuple[Mutant, frozenset[str]]] = {}
+
+
+def mutant(name: str, expected: set[str], gateway: type[ReferenceGateway] = ReferenceGateway,
+           app: type[GatewayApp] = GatewayApp) -> None:
+    MUTANTS[name] = (Mutant(name, gateway, app), frozenset(expected))
+
+
+# Without a job id the client cannot follow an async request: every verdict on the result fails,
+# while what reached the upstream (the gateway still works in the background) stays right.
+UNFOLLOWABLE = {"ASYNC-001", "ASYNC-002", "ASYNC-004", "ASYNC-006", "ASYNC-007", "ASYNC-009", "EXTRA-006",
+                "NORM-001", "NORM-002", "NORM-004", "NORM-005"}
+VENDOR_FIELDS = {"EXTRA-002", "EXTRA-003", "EXTRA-004", "EXTRA-005", "EXTRA-006", "EXTRA-008"}
+
+mutant("image-model-routed-to-chat", {
+    "MAP-001", "MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", *VENDOR_FIELDS,
+    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005"}, gateway=ImageToChat)
+mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011"},
+       gateway=MissingAsyncHeader)
+mutant("job-id-dropped", UNFOLLOWABLE, app=DropsJobId)
+mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
+       gateway=FailedAsSuccess)
+mutant("never-finishing-task-hangs", {"ASYNC-005"}, gateway=NeverGivesUp)
+mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007"}, gateway=StripsChatExtras)
+mutant("vendor-parameters-dropped", VENDOR_FIELDS, gateway=DropsVendorParams)
+mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
+                               "NORM-005", "NORM-006", "NORM-007"}, gateway=RawDashScopeShape)
+mutant("b64-json-ignored", {"NORM-002"}, gateway=IgnoresB64)
+mutant("image-bytes-reencoded", {"ASYNC-007", "NORM-002"}, gateway=CorruptsImageBytes)
+mutant("size-not-converted", {"NORM-003"}, gateway=SizeNotConverted)
+mutant("n-ignored", {"NORM-004"}, gateway=IgnoresN)
+mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
+mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
+mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
+                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005"},
+       gateway=AliasAsUpstreamModel)
+mutant("openai-edit-sent-as-generation", {"MAP-010"}, gateway=OpenAIEditAsGeneration)
+mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
+mutant("finished-job-forgotten", {"ASYNC-006"}, app=ForgetsFinishedJobs)
+mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006"},
+       gateway=ChatToWrongEndpoint)

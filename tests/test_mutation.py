@@ -1,0 +1,51 @@
+"""The mutation proof: the reference gateway passes every check, and each mutant fails exactly
+the checks that see its defect. A check no mutant can fail is not finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.inprocess import run_in_process
+from harness.paths import GATEWAYS_DIR, SUITES_DIR
+from harness.profile import Timeouts
+from harness.reference import build_app
+from harness.registry import load_suites
+from tests.mutants import MUTANTS
+
+PROFILE = GATEWAYS_DIR / "reference.toml"
+# Small bounds: a mutant that hangs costs seconds, not minutes.
+FAST = Timeouts(request=4, job=3, poll_interval=0.02, startup=10)
+
+
+def not_passed(outcomes: list) -> dict[str, str]:
+    return {o.check_id: f"{o.outcome}: {o.message}" for o in outcomes if o.outcome not in ("pass", "skip")}
+
+
+def test_reference_gateway_passes_every_check() -> None:
+    outcomes = run_in_process(PROFILE, lambda config: build_app(config).app, timeouts=FAST)
+    assert not_passed(outcomes) == {}
+    assert {o.check_id for o in outcomes} == set(load_suites(SUITES_DIR))
+    assert not [o.check_id for o in outcomes if o.outcome == "skip"], "the reference profile claims everything"
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_fails_exactly_its_checks(name: str) -> None:
+    mutant, expected = MUTANTS[name]
+    outcomes = run_in_process(Path(PROFILE), mutant.factory(), timeouts=FAST)
+    failed = not_passed(outcomes)
+    errors = {k: v for k, v in failed.items() if v.startswith("error")}
+    assert not errors, f"harness errors instead of verdicts: {errors}"
+    assert set(failed) == expected, (
+        f"unexpected: {sorted(set(failed) - expected)}; missed: {sorted(expected - set(failed))}")
+
+
+def test_every_registered_check_is_failed_by_some_mutant() -> None:
+    covered = set().union(*(expected for _, expected in MUTANTS.values()))
+    uncovered = set(load_suites(SUITES_DIR)) - covered
+    assert not uncovered, f"checks no mutant can fail: {sorted(uncovered)}"
+
+
+def test_catalogue_is_large_enough() -> None:
+    assert len(load_suites(SUITES_DIR)) >= 25
