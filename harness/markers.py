@@ -2,6 +2,8 @@
 
 Gateways forward prompts untouched, which makes the prompt the one channel from a check,
 through any gateway, to the mock upstream:  ``gwconf:ASYNC-003:8f2c91ab scenario=task-failed``.
+A scenario may name one provider (``scenario=error-429@openai``): the others answer as usual,
+which is how a fallback chain is driven.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import secrets
 from dataclasses import dataclass
 
 MARKER_RE = re.compile(
-    r"gwconf:(?P<check>[A-Z]+-\d{3}):(?P<token>[0-9a-f]{8,32})(?: scenario=(?P<scenario>[a-z0-9][a-z0-9.\-]*))?"
+    r"gwconf:(?P<check>[A-Z]+-\d{3}):(?P<token>[0-9a-f]{8,32})"
+    r"(?: scenario=(?P<scenario>[a-z0-9][a-z0-9.\-]*)(?:@(?P<provider>[a-z][a-z0-9\-]*))?)?"
 )
 
 
@@ -20,10 +23,17 @@ class Marker:
     check_id: str
     token: str
     scenario: str | None = None
+    provider: str | None = None  # the scenario applies at this provider only (fallback chains)
 
     def __str__(self) -> str:
         text = f"gwconf:{self.check_id}:{self.token}"
-        return f"{text} scenario={self.scenario}" if self.scenario else text
+        if not self.scenario:
+            return text
+        return f"{text} scenario={self.scenario}" + (f"@{self.provider}" if self.provider else "")
+
+    def scenario_for(self, provider: str) -> str | None:
+        """The scenario this provider must play; None means its default answer."""
+        return self.scenario if self.provider in (None, provider) else None
 
 
 def new_token() -> str:
@@ -34,4 +44,4 @@ def find_marker(text: str) -> Marker | None:
     match = MARKER_RE.search(text)
     if match is None:
         return None
-    return Marker(match["check"], match["token"], match["scenario"])
+    return Marker(match["check"], match["token"], match["scenario"], match["provider"])

@@ -1,0 +1,86 @@
+"""SEC: tenants stay apart, client keys stay at the gateway, job ids cannot be guessed."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from harness.checklib import DASHSCOPE_TASK_MODELS, SPEC_OWASP_API1, short
+from harness.context import CheckContext
+from harness.redact import fingerprint
+from harness.registry import MUST, SHOULD, check
+
+SPEC_OWASP_AUTH = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
+
+
+def task_alias(t: CheckContext) -> str:
+    return t.route_where("image.generate", lambda r: r.provider == "dashscope" and
+                         r.upstream_model in DASHSCOPE_TASK_MODELS, "a DashScope async-task model").alias
+
+
+@check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1)
+def job_is_invisible_to_other_keys(t: CheckContext) -> None:
+    """A job created with key A is not visible with key B (404 or 403)."""
+    if not t.profile.dialect.is_async:
+        t.note("sync dialect: no jobs to isolate")
+        return
+    result = t.client.generate_image(task_alias(t), t.prompt(scenario="image-async"))
+    t.expect(result.job_id, "The submit must return a job id.", "a job id", short(result.body))
+    assert result.job_id and t.env.api_key_b
+    other = t.client.poll(result.job_id, key=t.env.api_key_b)
+    t.expect(other.status_code in (403, 404),
+             "Another tenant's key must not read the job.", "404 or 403 for key B",
+             f"{other.status_code} {short(other.text)}")
+
+
+@check("SEC-002", MUST, needs="any", spec=SPEC_OWASP_AUTH)
+def client_key_is_not_forwarded(t: CheckContext) -> None:
+    """The client's key is never forwarded to a provider."""
+    for route in t.profile.models:
+        if route.capability == "image.generate":
+            t.client.generate_image(route.alias, t.prompt())
+        elif route.capability == "chat":
+            t.client.chat(route.alias, t.prompt("Say hello."))
+    mark = fingerprint(t.env.api_key)
+    leaked = [f"{r.provider} {r.method} {r.path}" for r in t.upstream() if mark in str(r.headers) + str(r.body)]
+    t.expect(not leaked, "The client's key must stay at the gateway.", "no client key upstream",
+             "client key seen in " + ", ".join(leaked))
+
+
+def random_bits(ids: list[str]) -> float:
+    """A lower bound on the random bits in each id, after the prefix they share."""
+    prefix = 0
+    while all(len(i) > prefix for i in ids) and len({i[prefix] for i in ids}) == 1:
+        prefix += 1
+    tails = [i[prefix:] for i in ids]
+    alphabet = set("".join(tails))
+    size = 10 if alphabet <= set("0123456789") else 16 if alphabet <= set("0123456789abcdef") else (
+        36 if alphabet <= set("0123456789abcdefghijklmnopqrstuvwxyz") else 64)
+    return min(len(tail) for tail in tails) * math.log2(size)
+
+
+def looks_sequential(ids: list[str]) -> bool:
+    numbers = [int(m[-1]) for m in (re.findall(r"\d+", i) for i in ids) if m]
+    if len(numbers) != len(ids):
+        return False
+    steps = {b - a for a, b in zip(numbers, numbers[1:], strict=False)}
+    return len(steps) == 1 and abs(next(iter(steps))) < 1000
+
+
+@check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1)
+def job_ids_are_not_guessable(t: CheckContext) -> None:
+    """Job ids are not sequential and carry at least 64 bits of randomness."""
+    alias = task_alias(t)
+    ids = []
+    for _ in range(4):
+        response = t.client.request("POST", "/v1/images/generations", params=dict(t.client.dialect.submit_query),
+                                    json={"model": alias, "prompt": t.prompt(scenario="image-async")},
+                                    headers=t.client.model_headers(alias))
+        job_id = response.json().get(t.client.dialect.id_field) if response.status_code < 300 else None
+        if isinstance(job_id, str):
+            ids.append(job_id)
+    t.expect(len(ids) == 4, "Every submit must return a job id.", "4 job ids", str(ids))
+    t.expect(not looks_sequential(ids), "Job ids must not be sequential.", "unrelated ids", str(ids))
+    bits = random_bits(ids)
+    t.expect(bits >= 64, "Job ids must carry at least 64 bits of randomness.", ">= 64 bits",
+             f"about {bits:.0f} bits in {ids}")
