@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import httpx
 
 from harness.capture import CapturedRequest, CaptureLog
+from harness.egress import EgressAttempt, fetch_attempts
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
 from harness.gateway.client import GatewayClient
 from harness.markers import Marker, new_token
@@ -59,6 +60,7 @@ class RunEnv:
     headers: dict[str, str] = field(default_factory=dict)
     route_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     egress: list[dict[str, Any]] = field(default_factory=list)
+    egress_url: str = ""  # the recording proxy gateways gwconf starts are pointed at
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -88,6 +90,7 @@ class CheckContext:
         self.profile = profile
         self.captures = captures
         self.token = new_token()
+        self.started = time.time()
         self.evidence = Evidence()
         self.client = GatewayClient(profile, env.gateway_url, env.api_key,
                                     self.evidence.exchanges.append, env.headers, env.secrets,
@@ -126,6 +129,14 @@ class CheckContext:
         records = self.settled() if self.client.unfollowed_work else self.captures.for_token(self.token)
         self.evidence.upstream = records
         return [r for r in records if provider is None or r.provider == provider]
+
+    def egress(self) -> list[EgressAttempt]:
+        """Attempts to reach a host other than the mocks (through the egress proxy) since this
+        check started. Attribution is by time window: under xdist, concurrent checks share the
+        window, so an attempt another check caused can show up here too."""
+        if not self.env.egress_url:
+            return []
+        return fetch_attempts(self.env.egress_url, self.started)
 
     def settled(self) -> list[CapturedRequest]:
         """Captures once they stop growing: the gateway accepted work the client cannot follow."""

@@ -68,6 +68,16 @@ def _collect_captures(t: CheckContext) -> None:
         t.upstream()
     except UpstreamUnavailable as exc:
         t.note(f"captures unavailable: {exc}")
+    try:
+        escaped = t.egress()
+    except UpstreamUnavailable as exc:
+        t.note(f"egress log unavailable: {exc}")
+        return
+    for attempt in escaped:
+        seen = f" ({attempt.method} {attempt.path})" if attempt.path else f" ({attempt.method})"
+        note = f"the gateway tried to reach {attempt.target}{seen}, not a configured upstream"
+        if note not in t.evidence.notes:
+            t.note(note)
 
 
 def redact_outcome(outcome: Outcome, secrets: Iterable[str]) -> Outcome:

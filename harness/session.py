@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.cassette import load_cassettes
 from harness.context import RunEnv
+from harness.egress import RunningSink, proxy_env, start_sink
 from harness.errors import ConfigError
 from harness.gateway.driver import (
     StartedGateway,
@@ -35,6 +36,7 @@ class Session:
     env: RunEnv
     gateway: StartedGateway | None = None
     in_process: ThreadedServer | None = None
+    egress: RunningSink | None = None
 
 
 def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, str],
@@ -60,17 +62,20 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     starts = profile.start is not None or app_factory is not None
     key_a = client_key(profile, profile.api_key_env, environ, starts)
     key_b = client_key(profile, profile.api_key_b_env, environ, starts)
+    # One key per upstream; DashScope's regions have keys of their own, as the real service does.
     provider_keys = {p: f"sk-gwconf-{p}-{secrets.token_hex(12)}"
-                     for p in ("dashscope", "openai", "replicate")}
+                     for p in ("dashscope", "dashscope-intl", "dashscope-us", "openai", "replicate")}
     workdir.mkdir(parents=True, exist_ok=True)
     with start_upstreams(cassettes, cassettes_dir / "files") as upstreams:
+        sink = start_sink()
         port = (profile.start.port if profile.start and profile.start.port else free_port())
         values = {
             "port": str(port),
             "api_key": key_a or "",
             "api_key_b": key_b or "",
-            **{f"{name}_url": url for name, url in upstreams.urls.items()},
-            **{f"{name}_key": key for name, key in provider_keys.items()},
+            "egress_url": sink.url,
+            **{f"{placeholder(name)}_url": url for name, url in upstreams.urls.items()},
+            **{f"{placeholder(name)}_key": key for name, key in provider_keys.items()},
         }
         session = Session(profile, upstreams, RunEnv(
             profile_path=str(profile_path.resolve()),
@@ -79,13 +84,14 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             api_key_b=key_b,
             upstream_urls=upstreams.urls,
             provider_keys=provider_keys,
+            egress_url=sink.url,
             files_dir=str((cassettes_dir / "files").resolve()),
             headers={k: render(v, values) for k, v in profile.headers.items()},
             route_headers={r.alias: {k: render(v, values) for k, v in r.headers.items()}
                            for r in profile.models if r.headers}
             | {f.alias: {k: render(v, values) for k, v in f.headers.items()}
                for f in profile.fallbacks if f.headers},
-        ))
+        ), egress=sink)
         try:
             if app_factory is not None:
                 config = gateway_config(profile, values, workdir)
@@ -93,7 +99,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 server.start()
                 session.in_process = server
             elif profile.start is not None:
-                session.gateway = start_gateway(profile, values, workdir)
+                session.gateway = start_gateway(profile, values, workdir, proxy_env(sink.url))
             else:
                 wait_healthy(session.env.gateway_url + profile.health_path,
                              profile.timeouts.startup)
@@ -103,6 +109,12 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 session.in_process.stop()
             if session.gateway:
                 session.gateway.stop()
+            sink.stop()
+
+
+def placeholder(upstream: str) -> str:
+    """`dashscope-intl` -> `dashscope_intl`: the name of its `{..._url}`/`{..._key}` placeholders."""
+    return upstream.replace("-", "_")
 
 
 def gateway_config(profile: GatewayProfile, values: dict[str, str], workdir: Path

@@ -24,7 +24,10 @@ from harness.checklib import (
     submits,
 )
 from harness.context import CheckContext
+from harness.errors import CheckSkipped
+from harness.profile import ModelRoute
 from harness.registry import MUST, SHOULD, check
+from harness.upstream.server import DASHSCOPE_REGIONS
 
 UNKNOWN_MODEL = "gwconf-no-such-model-7f3a"
 
@@ -181,3 +184,56 @@ def openai_edit_reaches_openai_edits(t: CheckContext) -> None:
     t.expect(any(f.get("size") == len(image) for f in files) and image.startswith(PNG_SIGNATURE),
              "The edit must carry the client's image file unchanged.",
              f"an image part of {len(image)} bytes", short(body))
+
+
+SPEC_DASHSCOPE_REGIONS = "https://www.alibabacloud.com/help/en/model-studio/regions"
+SPEC_HTTP_PROXY = "https://www.rfc-editor.org/rfc/rfc9110#name-connect"
+KNOWN_REGIONS = frozenset(DASHSCOPE_REGIONS.values())
+
+
+def send_one(t: CheckContext, route: ModelRoute) -> bool:
+    """One ordinary request to this alias, by capability; False when gwconf cannot drive it."""
+    if route.capability == "image.generate":
+        t.client.generate_image(route.alias, t.prompt())
+    elif route.capability == "image.edit":
+        t.client.edit_image(route.alias, t.prompt("add a hat"), t.provider_file("input-1.png"))
+    elif route.capability == "chat":
+        t.client.chat(route.alias, t.prompt("Say hello."))
+    else:
+        return False
+    return True
+
+
+@check("MAP-011", MUST, needs="any", spec=SPEC_HTTP_PROXY)
+def gateway_calls_only_configured_upstreams(t: CheckContext) -> None:
+    """Every alias is served by its configured upstream; the gateway never calls a public host."""
+    sent = [route.alias for route in t.profile.models if send_one(t, route)]
+    t.upstream()  # waits for work the gateway still does in the background
+    escaped = t.egress()
+    hosts = ", ".join(sorted({a.host for a in escaped}))
+    t.expect(not escaped, f"the gateway tried to reach {hosts} instead of the configured upstream",
+             f"requests for {len(sent)} aliases reach only the mock upstreams",
+             "; ".join(a.summary() for a in escaped))
+
+
+@check("MAP-012", MUST, needs="any", spec=SPEC_DASHSCOPE_REGIONS)
+def region_alias_reaches_its_region(t: CheckContext) -> None:
+    """A DashScope alias bound to a region reaches that region's upstream, never another."""
+    routes = [r for r in t.profile.models if r.provider == "dashscope" and r.region]
+    for route in routes:
+        if route.region not in KNOWN_REGIONS:
+            t.note(f"{route.alias}: gwconf mocks no DashScope region {route.region!r} "
+                   f"(it serves {sorted(KNOWN_REGIONS)})")
+    routes = [r for r in routes if r.region in KNOWN_REGIONS and r.capability != "video.generate"]
+    if not routes:
+        raise CheckSkipped("profile binds no DashScope model to a region")
+    wrong: list[str] = []
+    for route in routes:
+        before = {r.seq for r in t.upstream()}
+        send_one(t, route)
+        reached = [r for r in t.upstream() if r.seq not in before]
+        where = sorted({f"{r.provider} {r.region or ''}".strip() for r in reached})
+        if not reached or any(r.provider != "dashscope" or r.region != route.region for r in reached):
+            wrong.append(f"{route.alias} ({route.region}) reached {', '.join(where) or 'no upstream'}")
+    t.expect(not wrong, "A region-bound DashScope alias must reach its own region's upstream only.",
+             "; ".join(f"{r.alias} -> dashscope {r.region}" for r in routes), "; ".join(wrong))

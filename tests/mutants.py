@@ -265,3 +265,34 @@ mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedR
 mutant("finished-job-forgotten", {"ASYNC-006"}, app=ForgetsFinishedJobs)
 mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006"},
        gateway=ChatToWrongEndpoint)
+
+
+class IgnoresRegion(ReferenceGateway):
+    """Sends every DashScope request to the Beijing upstream, whatever region the alias is bound to."""
+
+    def upstream_name(self, provider: str) -> str:
+        return provider
+
+
+class CallsPublicHost(ReferenceGateway):
+    """Tries api.openai.com first for one model (openai/dall-e-3), then its configured upstream.
+
+    The client still gets its image, so only egress capture sees the prompt leave for a public host
+    (without the fallback the client would see a bare 502 and the fuzz checks would flake on it)."""
+
+    async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        import httpx
+
+        if route.alias == "openai/dall-e-3":
+            body = {**req.openai_body, **req.vendor, "model": route.upstream_model}
+            try:
+                response = await self.http.post("https://api.openai.com/v1/images/generations", json=body,
+                                                headers=self.upstream_headers("openai"))
+                return response.json()
+            except httpx.HTTPError:
+                pass  # the egress proxy refused: fall back to the configured upstream
+        return await super().openai_generate(route, req)
+
+
+mutant("region-ignored", {"MAP-012"}, gateway=IgnoresRegion)
+mutant("calls-public-host", {"MAP-011"}, gateway=CallsPublicHost)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_CHAT = "/compatible-mode/v1/chat/completions"
 TASK_DONE = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
+# DashScope's regions have their own hosts and keys; config `upstreams` and `provider_keys`
+# name them by these keys. A route without a region is Beijing's, DashScope's default.
+DASHSCOPE_REGION_UPSTREAMS = {"cn-beijing": "dashscope", "ap-southeast-1": "dashscope-intl",
+                              "us-east-1": "dashscope-us"}
+LOOPBACK_PATTERNS = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 PREDICTION_DONE = {"succeeded", "failed", "canceled", "aborted"}
 
 
@@ -61,6 +67,7 @@ class Config:
     upstream_timeout: float = 10.0
     task_poll_interval: float = 0.05
     task_max_polls: int = 60
+    egress_proxy: str | None = None  # every non-loopback call goes through this proxy
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -78,23 +85,42 @@ class Config:
             upstream_timeout=float(data.get("upstream_timeout", 10.0)),
             task_poll_interval=float(data.get("task_poll_interval", 0.05)),
             task_max_polls=int(data.get("task_max_polls", 60)),
+            egress_proxy=data.get("egress_proxy") or None,
         )
+
+
+# The DashScope region of the alias the current request was routed to (set by `routes`), so
+# every upstream call made for the request, polls and background job work included, goes there.
+REGION: ContextVar[str | None] = ContextVar("region", default=None)
+
+
+def http_options(proxy: str | None) -> dict[str, Any]:
+    """An explicit egress proxy for everything but loopback (where the upstreams live).
+
+    Explicit rather than HTTP(S)_PROXY from the environment: an in-process gateway shares the
+    harness's environment."""
+    if not proxy:
+        return {}
+    return {"proxy": proxy, "mounts": dict.fromkeys(LOOPBACK_PATTERNS)}
 
 
 class ReferenceGateway:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.http = httpx.AsyncClient(timeout=config.upstream_timeout)
+        self.http = httpx.AsyncClient(timeout=config.upstream_timeout,
+                                      **http_options(config.egress_proxy))
 
     # -- routing ------------------------------------------------------------------------------
 
     def routes(self, alias: str, capability: str) -> list[Route]:
+        REGION.set(None)
         if alias in self.config.fallbacks:
             return self.config.fallbacks[alias]
         found = [r for r in self.config.models if r.alias == alias]
         if not found:
             raise GatewayError(404, "model_not_found", f"The model `{alias}` does not exist.")
         route = found[0]
+        REGION.set(route.region)
         if route.capability != capability:
             raise GatewayError(400, "unsupported_model",
                                f"The model `{alias}` does not support {capability}.")
@@ -118,12 +144,23 @@ class ReferenceGateway:
 
     # -- upstream calls -----------------------------------------------------------------------
 
+    def upstream_name(self, provider: str) -> str:
+        """Which configured upstream serves this provider for the current route: its region's."""
+        region = REGION.get()
+        if provider != "dashscope" or not region:
+            return provider
+        name = DASHSCOPE_REGION_UPSTREAMS.get(region)
+        if name is None or name not in self.config.upstreams:
+            raise GatewayError(500, "unknown_region", f"no upstream configured for dashscope region {region}")
+        return name
+
     def upstream_headers(self, provider: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.config.provider_keys.get(provider, '')}"}
+        key = self.config.provider_keys.get(self.upstream_name(provider), "")
+        return {"Authorization": f"Bearer {key}"}
 
     async def call(self, provider: str, method: str, path: str, *,
                    headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
-        url = self.config.upstreams[provider] + path
+        url = self.config.upstreams[self.upstream_name(provider)] + path
         all_headers = {**self.upstream_headers(provider), **(headers or {})}
         try:
             response = await self.http.request(method, url, headers=all_headers, **kwargs)

@@ -160,7 +160,10 @@ class MockUpstream:
     async def serve_captures(self, request: Request) -> Response:
         token = request.query_params.get("run")
         records = self.captures.for_token(token) if token else self.captures.all()
-        mine = [r.to_dict() for r in records if r.provider == self.provider.name]
+        # The mocks share one log; each serves only its own records (a DashScope region's mock,
+        # its region's), so a reader that asks every mock gets each record once.
+        mine = [r.to_dict() for r in records
+                if r.provider == self.provider.name and r.region == self.region]
         return JSONResponse(mine)
 
     async def health(self, request: Request) -> Response:

@@ -22,6 +22,10 @@ from harness.upstream.replicate import Replicate
 
 PROVIDERS: dict[str, type[Provider]] = {"dashscope": DashScope, "openai": OpenAI,
                                         "replicate": Replicate}
+# DashScope serves each region from its own host with its own keys (providers/dashscope.md 1.1):
+# one mock per region, all with provider "dashscope"; captures carry the region.
+DASHSCOPE_REGIONS = {"dashscope": "cn-beijing", "dashscope-intl": "ap-southeast-1",
+                     "dashscope-us": "us-east-1"}
 STARTUP_BOUND_SECONDS = 10.0
 
 
@@ -48,10 +52,10 @@ def free_port() -> int:
 class ThreadedServer:
     """A uvicorn server on an already-bound socket, in a daemon thread, stoppable."""
 
-    def __init__(self, app: object, sock: socket.socket) -> None:
+    def __init__(self, app: object, sock: socket.socket, http: str = "auto") -> None:
         self.sock = sock
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
+                                timeout_graceful_shutdown=1, http=http)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
@@ -105,8 +109,11 @@ class UpstreamSet:
 def build_mocks(cassettes: Iterable[Cassette], files_dir: Path,
                 captures: CaptureLog) -> dict[str, MockUpstream]:
     cassettes = list(cassettes)
-    return {name: MockUpstream(cls(), cassettes, captures, files_dir)
-            for name, cls in PROVIDERS.items()}
+    mocks = {name: MockUpstream(cls(), cassettes, captures, files_dir)
+             for name, cls in PROVIDERS.items()}
+    for name, region in DASHSCOPE_REGIONS.items():
+        mocks[name] = MockUpstream(DashScope(), cassettes, captures, files_dir, region=region)
+    return mocks
 
 
 def start_upstreams(cassettes: Iterable[Cassette], files_dir: Path,
