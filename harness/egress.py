@@ -105,7 +105,8 @@ class EgressSink:
         if method == "GET" and target == LOG_PATH:  # origin form: the harness asking
             query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
             attempts = self.log.since(float(query.get("since", 0) or 0))
-            await reply(send, 200, json.dumps([a.to_dict() for a in attempts]).encode(), b"application/json")
+            await reply(send, 200, json.dumps([a.to_dict() for a in attempts]).encode(), b"application/json",
+                        keep_alive=True)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         attempt = parse_target(method, target, headers.get("host", ""))
@@ -114,10 +115,11 @@ class EgressSink:
         await reply(send, 403, REFUSAL, b"text/plain")
 
 
-async def reply(send: Send, status: int, body: bytes, media: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+async def reply(send: Send, status: int, body: bytes, media: bytes, keep_alive: bool = False) -> None:
+    headers = [(b"content-type", media), (b"content-length", str(len(body)).encode())]
+    if not keep_alive:  # a refused proxy request: nothing more is welcome on that connection
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
