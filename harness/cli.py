@@ -31,7 +31,7 @@ def fail_config(message: str) -> None:
 def run(
     gateway: Annotated[Path, typer.Option("--gateway", "-g", help="gateway profile (TOML)")],
     out: Annotated[Path, typer.Option(help="directory for run.json and reports")] = Path(
-        "reports/latest"),
+        "out/latest"),
     keyword: Annotated[str | None, typer.Option("-k", help="only checks matching this "
                                                  "pytest -k expression")] = None,
     workers: Annotated[int, typer.Option("-n", min=1, max=16, help="parallel workers")] = 1,
@@ -48,7 +48,6 @@ def run(
     from harness.report.console import Progress, print_summary
     from harness.report.diff import Baseline, gate
     from harness.report.render import render_reports
-
     from harness.runner import RunOptions
     from harness.runner import run as execute
 
@@ -135,11 +134,10 @@ def upstreams(
 @app.command()
 def report(
     runs: Annotated[list[Path], typer.Argument(help="one or more run.json files")],
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("reports/latest"),
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/latest"),
 ) -> None:
     """Render HTML, Markdown and JUnit from run.json; several runs also give a matrix."""
     from harness.report.render import render_reports
-
     from harness.report.runjson import read_run
 
     try:
@@ -159,7 +157,6 @@ def diff(
 ) -> None:
     """List regressions, fixes and new checks between two runs; exit 1 on any regression."""
     from harness.report.diff import diff_runs
-
     from harness.report.runjson import read_run
 
     try:

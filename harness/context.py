@@ -16,6 +16,7 @@ from harness.capture import CapturedRequest, CaptureLog
 from harness.egress import EgressAttempt, fetch_attempts
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
 from harness.gateway.client import GatewayClient
+from harness.loopback import loopback_client
 from harness.markers import Marker, new_token
 from harness.outcome import Evidence
 from harness.profile import GatewayProfile, ModelRoute, load_profile
@@ -39,7 +40,7 @@ class HttpCaptures:
         records: list[CapturedRequest] = []
         for url in self.urls.values():
             try:
-                response = httpx.get(f"{url}/__gwconf/captures", params={"run": token}, timeout=5)
+                response = loopback_client().get(f"{url}/__gwconf/captures", params={"run": token})
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable(f"{url}: capture log unreachable ({exc})") from exc
             records += [CapturedRequest.from_dict(r) for r in response.json()]
@@ -98,11 +99,13 @@ class CheckContext:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def marker(self, scenario: str | None = None) -> str:
-        return str(Marker(self.check.id, self.token, scenario))
+    def marker(self, scenario: str | None = None, at: str | None = None) -> str:
+        return str(Marker(self.check.id, self.token, scenario, at))
 
-    def prompt(self, text: str = "a watercolor fox in the snow", scenario: str | None = None) -> str:
-        return f"{text} [{self.marker(scenario)}]"
+    def prompt(self, text: str = "a watercolor fox in the snow", scenario: str | None = None,
+               at: str | None = None) -> str:
+        """A prompt carrying this check's marker; `at` limits the scenario to one provider."""
+        return f"{text} [{self.marker(scenario, at)}]"
 
     def route(self, provider: str, capability: str, **match: str) -> ModelRoute:
         """The profile's alias for this provider and capability, or skip the check."""

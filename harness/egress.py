@@ -25,6 +25,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from harness.errors import UpstreamUnavailable
+from harness.loopback import loopback_client
 from harness.upstream.server import ThreadedServer, bind_loopback
 
 LOG_PATH = "/__gwconf/egress"
@@ -157,8 +158,7 @@ def proxy_env(sink_url: str) -> dict[str, str]:
 def fetch_attempts(sink_url: str, since: float = 0.0) -> list[EgressAttempt]:
     """The sink's log over HTTP: how xdist workers (and in-process checks) read it."""
     try:
-        response = httpx.get(sink_url + LOG_PATH, params={"since": repr(since)}, timeout=5,
-                             trust_env=False)
+        response = loopback_client().get(sink_url + LOG_PATH, params={"since": repr(since)})
         return [EgressAttempt.from_dict(a) for a in response.json()]
     except (httpx.HTTPError, ValueError) as exc:
         raise UpstreamUnavailable(f"{sink_url}: egress log unreachable ({exc})") from exc

@@ -21,10 +21,12 @@ from harness.session import AppFactory, open_session
 
 def run_in_process(profile_path: Path, app_factory: AppFactory,
                    checks: Iterable[Check] | None = None, timeouts: Timeouts | None = None,
-                   cassettes: Path = CASSETTES_DIR) -> list[Outcome]:
+                   cassettes: Path = CASSETTES_DIR,
+                   template_vars: dict[str, object] | None = None) -> list[Outcome]:
     selected = list(checks) if checks is not None else list(load_suites(SUITES_DIR).values())
     with tempfile.TemporaryDirectory(prefix="gwconf-") as tmp, open_session(
-        profile_path, cassettes, Path(tmp), environ={}, app_factory=app_factory
+        profile_path, cassettes, Path(tmp), environ={}, app_factory=app_factory,
+        template_vars=template_vars,
     ) as session:
         profile = session.profile
         if timeouts is not None:

@@ -37,6 +37,8 @@ def fingerprint(secret: str) -> str:
 
 
 def redacted(secret: str) -> str:
+    if secret.startswith("[REDACTED "):  # already scrubbed: keep the original fingerprint
+        return secret
     return f"[REDACTED {fingerprint(secret)}]"
 
 

@@ -19,6 +19,7 @@ from harness.errors import ConfigError
 from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
+from harness.redact import scrub
 from harness.registry import catalogue, load_suites
 from harness.report.runjson import build_run, now_iso, tree_digest, write_run
 from harness.session import Session, open_session
@@ -80,6 +81,16 @@ def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
                   key=lambda o: order.index(o.check_id) if o.check_id in order else len(order))
 
 
+def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> None:
+    """The gateway's own output, scrubbed, beside the report: often the first thing to read."""
+    try:
+        text = source.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(scrub(text[-200_000:], secrets_), encoding="utf-8")
+
+
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the catalogue against the profile's gateway; return the run.json document."""
     load_suites(options.suites)
@@ -87,8 +98,9 @@ def run(options: RunOptions) -> dict[str, Any]:
         raise ConfigError(f"{options.suites}: no checks registered")
     run_id = f"{now_iso().replace(':', '').replace('-', '')[:15]}-{secrets.token_hex(3)}"
     started_at = now_iso()
-    workdir = options.out / "work"
-    with open_session(options.profile, options.cassettes, workdir) as session:
+    # The rendered gateway config holds keys: it lives in a private temp dir, never in `out`.
+    with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
+            options.profile, options.cassettes, Path(tmp)) as session:
         outcomes = execute_suites(session, options)
         gateway = {
             "name": session.profile.name,
@@ -100,6 +112,8 @@ def run(options: RunOptions) -> dict[str, Any]:
             "key_model": session.profile.key_model,
         }
         secrets_ = session.env.secrets
+        if session.gateway is not None:
+            keep_gateway_log(session.gateway.log_path, options.out / "gateway.log", secrets_)
     document = build_run(
         outcomes,
         run_id=run_id,

@@ -55,7 +55,8 @@ def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, s
 @contextmanager
 def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                  environ: Mapping[str, str] | None = None,
-                 app_factory: AppFactory | None = None) -> Iterator[Session]:
+                 app_factory: AppFactory | None = None,
+                 template_vars: dict[str, object] | None = None) -> Iterator[Session]:
     environ = os.environ if environ is None else environ
     profile = load_profile(profile_path)
     cassettes = load_cassettes(cassettes_dir)
@@ -94,7 +95,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
         ), egress=sink)
         try:
             if app_factory is not None:
-                config = gateway_config(profile, values, workdir)
+                config = gateway_config(profile, {**values, **(template_vars or {})}, workdir)
                 server = ThreadedServer(app_factory(config), bind_loopback(port))
                 server.start()
                 session.in_process = server
@@ -117,7 +118,7 @@ def placeholder(upstream: str) -> str:
     return upstream.replace("-", "_")
 
 
-def gateway_config(profile: GatewayProfile, values: dict[str, str], workdir: Path
+def gateway_config(profile: GatewayProfile, values: dict[str, object], workdir: Path
                    ) -> dict[str, Any]:
     """The profile's rendered config template, parsed: how an in-process gateway is configured."""
     if profile.start is None or profile.start.config_template is None:

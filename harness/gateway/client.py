@@ -159,6 +159,13 @@ class GatewayClient:
         """Per-alias headers from the profile (how header-routed gateways pick a provider)."""
         return dict(self.alias_headers.get(model or "", {}))
 
+    def post_image(self, model: str, prompt: str, *, key: str | None = None,
+                   **params: Any) -> httpx.Response:
+        """One plain (synchronous) image request: where error surfacing is judged, any dialect."""
+        body = {"model": model, "prompt": prompt, **params}
+        return self.request("POST", "/v1/images/generations", json=body, key=key,
+                            headers=self.model_headers(model))
+
     def generate_image(self, model: str, prompt: str, *, key: str | None = None,
                        **params: Any) -> JobResult:
         body = {"model": model, "prompt": prompt, **params}
