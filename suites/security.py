@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-import re
 
 from harness.checklib import DASHSCOPE_TASK_MODELS, SPEC_OWASP_API1, short
 from harness.context import CheckContext
@@ -47,24 +47,31 @@ def client_key_is_not_forwarded(t: CheckContext) -> None:
              "client key seen in " + ", ".join(leaked))
 
 
-def random_bits(ids: list[str]) -> float:
-    """A lower bound on the random bits in each id, after the prefix they share."""
+def tails(ids: list[str]) -> list[str]:
+    """Each id without the prefix all of them share (`img_`, `job-`, ...)."""
     prefix = 0
     while all(len(i) > prefix for i in ids) and len({i[prefix] for i in ids}) == 1:
         prefix += 1
-    tails = [i[prefix:] for i in ids]
-    alphabet = set("".join(tails))
+    return [i[prefix:] for i in ids]
+
+
+def random_bits(ids: list[str]) -> float:
+    """A rough upper bound on the random bits in each id: length times the alphabet's bits."""
+    parts = tails(ids)
+    alphabet = set("".join(parts))
     size = 10 if alphabet <= set("0123456789") else 16 if alphabet <= set("0123456789abcdef") else (
         36 if alphabet <= set("0123456789abcdefghijklmnopqrstuvwxyz") else 64)
-    return min(len(tail) for tail in tails) * math.log2(size)
+    return min(len(part) for part in parts) * math.log2(size)
 
 
 def looks_sequential(ids: list[str]) -> bool:
-    numbers = [int(m[-1]) for m in (re.findall(r"\d+", i) for i in ids) if m]
-    if len(numbers) != len(ids):
+    """Ids that differ only in a counter: the varying parts are numbers with one small step."""
+    parts = tails(ids)
+    if not all(p.isdigit() for p in parts):
         return False
-    steps = {b - a for a, b in zip(numbers, numbers[1:], strict=False)}
-    return len(steps) == 1 and abs(next(iter(steps))) < 1000
+    numbers = [int(p) for p in parts]
+    steps = {b - a for a, b in itertools.pairwise(numbers)}
+    return len(steps) == 1 and 0 < abs(next(iter(steps))) < 1000
 
 
 @check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
@@ -55,13 +57,20 @@ class GatewayApp:
             HttpRoute("/v1/images/edits", self.images_edits, methods=["POST"]),
             HttpRoute("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             HttpRoute("/v1/jobs/{job_id}", self.get_job, methods=["GET"]),
-        ], exception_handlers={GatewayError: self.on_error, Exception: self.on_crash})
+        ], exception_handlers={GatewayError: self.on_error, HTTPException: self.on_http_error,
+                               Exception: self.on_crash})
 
     # -- plumbing -----------------------------------------------------------------------------
 
     async def on_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatewayError)
         return exc.response()
+
+    async def on_http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own 404/405 answers, in the same envelope as everything else."""
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return GatewayError(exc.status_code, code, str(exc.detail)).response()
 
     async def on_crash(self, request: Request, exc: Exception) -> Response:
         return GatewayError(500, "internal_error", "the gateway failed unexpectedly").response()
@@ -136,7 +145,10 @@ class GatewayApp:
 
     async def images_edits(self, request: Request) -> Response:
         owner = self.client_key(request)
-        form = await request.form()
+        try:
+            form = await request.form()
+        except (MultiPartException, ValueError, KeyError, AssertionError) as exc:
+            raise GatewayError(400, "invalid_multipart", f"cannot read the multipart body: {exc}") from exc
         fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
         upload = form.get("image") or form.get("image[]")
         if upload is None or isinstance(upload, str):

@@ -26,10 +26,20 @@ def run_dirname(document: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("._") or "run"
 
 
+OPTIONAL_GATEWAY_FIELDS = {"version": None, "key_model": "", "notes": []}
+
+
+def with_optional_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """The schema leaves some gateway fields optional; templates may read them all."""
+    return {**document, "gateway": {**OPTIONAL_GATEWAY_FIELDS, **document["gateway"]},
+            "options": document.get("options", {})}
+
+
 def render_reports(documents: list[dict[str, Any]], out: Path) -> list[Path]:
     """Write the reports of `documents` (already-validated run.json dicts) into `out`."""
     if not documents:
         raise ValueError("render_reports needs at least one run document")
+    documents = [with_optional_fields(d) for d in documents]
     out.mkdir(parents=True, exist_ok=True)
     if len(documents) == 1:
         return write_run_reports(documents[0], out)
