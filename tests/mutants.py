@@ -6,8 +6,10 @@ mutation test runs the whole catalogue against each and asserts exactly which ch
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,35 +238,206 @@ def mutant(name: str, expected: set[str], gateway: type[ReferenceGateway] = Refe
 # while what reached the upstream (the gateway still works in the background) stays right.
 UNFOLLOWABLE = {"ASYNC-001", "ASYNC-002", "ASYNC-004", "ASYNC-006", "ASYNC-007", "ASYNC-009", "EXTRA-006",
                 "NORM-001", "NORM-002", "NORM-004", "NORM-005"}
+FALLBACK_LEGS = {"FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004"}
 VENDOR_FIELDS = {"EXTRA-002", "EXTRA-003", "EXTRA-004", "EXTRA-005", "EXTRA-006", "EXTRA-008"}
 
+# Routing DashScope images to chat also breaks every error scenario on the image route and the
+# DashScope leg of the fallback chain.
 mutant("image-model-routed-to-chat", {
     "MAP-001", "MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", *VENDOR_FIELDS,
-    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005"}, gateway=ImageToChat)
-mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011"},
+    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", "ERR-010", "ERR-012", "ERR-015",
+    *FALLBACK_LEGS, "FALLBACK-005"}, gateway=ImageToChat)
+mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", "ERR-015"},
        gateway=MissingAsyncHeader)
-mutant("job-id-dropped", UNFOLLOWABLE, app=DropsJobId)
+mutant("job-id-dropped", UNFOLLOWABLE | {"ERR-015", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "SEC-001",
+                                        "SEC-003"}, app=DropsJobId)
 mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
        gateway=FailedAsSuccess)
 mutant("never-finishing-task-hangs", {"ASYNC-005"}, gateway=NeverGivesUp)
 mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007"}, gateway=StripsChatExtras)
 mutant("vendor-parameters-dropped", VENDOR_FIELDS, gateway=DropsVendorParams)
 mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
-                               "NORM-005", "NORM-006", "NORM-007"}, gateway=RawDashScopeShape)
+                               "NORM-005", "NORM-006", "NORM-007", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003"},
+       gateway=RawDashScopeShape)
 mutant("b64-json-ignored", {"NORM-002"}, gateway=IgnoresB64)
 mutant("image-bytes-reencoded", {"ASYNC-007", "NORM-002"}, gateway=CorruptsImageBytes)
-mutant("size-not-converted", {"NORM-003"}, gateway=SizeNotConverted)
-mutant("n-ignored", {"NORM-004"}, gateway=IgnoresN)
+# The fallback leg to DashScope converts size and n through the same steps.
+mutant("size-not-converted", {"NORM-003", "FALLBACK-004"}, gateway=SizeNotConverted)
+mutant("n-ignored", {"NORM-004", "FALLBACK-004"}, gateway=IgnoresN)
 mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
 mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
-                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005"},
+                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
+                                        *FALLBACK_LEGS},
        gateway=AliasAsUpstreamModel)
 mutant("openai-edit-sent-as-generation", {"MAP-010"}, gateway=OpenAIEditAsGeneration)
 mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
-mutant("finished-job-forgotten", {"ASYNC-006"}, app=ForgetsFinishedJobs)
+mutant("finished-job-forgotten", {"ASYNC-006", "ERR-015"}, app=ForgetsFinishedJobs)
 mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006"},
        gateway=ChatToWrongEndpoint)
+
+
+# -- error surfacing, fallback chains, isolation (ERR, FALLBACK, SEC) ---------------------------
+
+class RawErrorPassthrough(ReferenceGateway):
+    """Hands the provider's own error body to the client."""
+
+    def upstream_error(self, provider: str, response: Any, body: Any) -> GatewayError:
+        error = super().upstream_error(provider, response, body)
+        return _RawError(error.status, error.code, error.message, error.retry_after, provider, body)
+
+
+class _RawError(GatewayError):
+    def __init__(self, status: int, code: str, message: str, retry_after: str | None, provider: str | None,
+                 raw: Any) -> None:
+        super().__init__(status, code, message, retry_after, provider)
+        self.raw = raw
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.raw, status_code=self.status)
+
+
+class SuccessOnUpstreamFault(ReferenceGateway):
+    """Answers 200 with no images when the provider fails with a 5xx, drops or times out."""
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        try:
+            return await super().generate(route, req)
+        except GatewayError as exc:
+            if exc.status < 500:
+                raise
+            return {"created": int(time.time()), "data": []}
+
+
+class DropsRetryAfter(ReferenceGateway):
+    """Loses the upstream's Retry-After."""
+
+    def retry_after(self, response: Any) -> str | None:
+        return None
+
+
+class EchoesProviderKey(ReferenceGateway):
+    """Puts the upstream request's Authorization header into its error messages."""
+
+    def upstream_error(self, provider: str, response: Any, body: Any) -> GatewayError:
+        error = super().upstream_error(provider, response, body)
+        error.message += f" (sent {response.request.headers.get('authorization')})"
+        return error
+
+
+class LongUpstreamTimeout(ReferenceGateway):
+    """Waits a minute for an upstream that does not answer."""
+
+    def __init__(self, config: Any) -> None:
+        config.upstream_timeout = 60.0
+        super().__init__(config)
+
+
+class HidesProviderReason(ReferenceGateway):
+    """Replaces the provider's code and message with a generic one."""
+
+    def upstream_error(self, provider: str, response: Any, body: Any) -> GatewayError:
+        error = super().upstream_error(provider, response, body)
+        return GatewayError(error.status, "upstream_error", "upstream request failed", error.retry_after,
+                            provider)
+
+
+class FlattensErrorStatuses(GatewayApp):
+    """Answers every provider error with 500."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        if exc.provider:
+            exc.status = 500
+        return exc.response()
+
+
+class LosesJobOnPollFault(GatewayApp):
+    """Deletes a job that failed because polling the provider failed."""
+
+    async def run_job(self, job: Any, work: Any) -> None:
+        await super().run_job(job, work)
+        if job.error and job.error.get("code") == "InternalError":
+            del self.jobs[job.id]
+
+
+class FallbackToChat(ReferenceGateway):
+    """Sends the fallback target a chat request: the image model lands on compatible mode."""
+
+    async def with_fallback(self, routes: list[Route], call: Any) -> Any:
+        first, *rest = routes
+        if not rest:
+            return await super().with_fallback(routes, call)
+        try:
+            return await call(first)
+        except GatewayError as exc:
+            if not self.should_fall_back(exc):
+                raise
+        body = {"model": rest[0].upstream_model, "messages": [{"role": "user", "content": "image"}]}
+        await self.call(rest[0].provider, "POST", DASHSCOPE_CHAT, json=body)
+        return {"created": int(time.time()), "data": []}
+
+
+class FallsBackOnClientError(ReferenceGateway):
+    """Falls back on any error, a client's 400 included."""
+
+    def should_fall_back(self, error: GatewayError) -> bool:
+        return True
+
+
+class ReportsFirstFailure(ReferenceGateway):
+    """When every target fails, reports the first failure instead of the last."""
+
+    async def with_fallback(self, routes: list[Route], call: Any) -> Any:
+        errors: list[GatewayError] = []
+
+        async def recording(route: Route) -> Any:
+            try:
+                return await call(route)
+            except GatewayError as exc:
+                errors.append(exc)
+                raise
+
+        try:
+            return await super().with_fallback(routes, recording)
+        except GatewayError:
+            raise errors[0] from None
+
+
+class JobsVisibleAcrossKeys(GatewayApp):
+    """Shows any job to any valid key."""
+
+    async def get_job(self, request: Request) -> Response:
+        self.client_key(request)
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None:
+            raise GatewayError(404, "job_not_found", "no such job")
+        return JSONResponse(job.view())
+
+
+CLIENT_KEY: ContextVar[str] = ContextVar("client_key", default="")
+
+
+class RemembersClientKey(GatewayApp):
+    def client_key(self, request: Request) -> str:
+        CLIENT_KEY.set(request.headers.get("authorization", ""))
+        return super().client_key(request)
+
+
+class ForwardsClientKey(ReferenceGateway):
+    """Forwards the client's Authorization to the provider next to its own key."""
+
+    def upstream_headers(self, provider: str) -> dict[str, str]:
+        return {**super().upstream_headers(provider), "X-Client-Authorization": CLIENT_KEY.get()}
+
+
+class SequentialJobIds(GatewayApp):
+    """Numbers jobs 1, 2, 3: anyone can guess the next one."""
+
+    counter = itertools.count(1)
+
+    def new_job_id(self) -> str:
+        return f"img_{next(self.counter):06d}"
 
 
 class IgnoresRegion(ReferenceGateway):
@@ -296,3 +469,76 @@ class CallsPublicHost(ReferenceGateway):
 
 mutant("region-ignored", {"MAP-012"}, gateway=IgnoresRegion)
 mutant("calls-public-host", {"MAP-011"}, gateway=CallsPublicHost)
+
+
+mutant("raw-provider-error-passed-through", {"ERR-001", "ERR-002", "ERR-003", "ERR-004", "ERR-005", "ERR-006",
+                                             "ERR-011", "FALLBACK-005"}, gateway=RawErrorPassthrough)
+# Success on a provider fault also hides failed and never-finishing tasks, and stops fallbacks.
+mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
+                               "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-015", "FALLBACK-002",
+                               "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"}, gateway=SuccessOnUpstreamFault)
+mutant("retry-after-dropped", {"ERR-011"}, gateway=DropsRetryAfter)
+mutant("provider-key-echoed-in-error", {"ERR-014"}, gateway=EchoesProviderKey)
+mutant("upstream-timeout-unbounded", {"ERR-007", "ERR-010", "ERR-013", "FALLBACK-003"}, gateway=LongUpstreamTimeout)
+mutant("provider-reason-hidden", {"ERR-012", "ERR-015", "FALLBACK-005"}, gateway=HidesProviderReason)
+mutant("error-statuses-flattened", {"ERR-010", "ERR-011"}, app=FlattensErrorStatuses)
+mutant("job-lost-on-poll-fault", {"ERR-015"}, app=LosesJobOnPollFault)
+mutant("fallback-to-chat-endpoint", {"FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004",
+                                     "FALLBACK-005"}, gateway=FallbackToChat)
+mutant("fallback-on-400", {"FALLBACK-006"}, gateway=FallsBackOnClientError)
+mutant("exhausted-chain-reports-first-failure", {"FALLBACK-005"}, gateway=ReportsFirstFailure)
+mutant("job-visible-across-keys", {"SEC-001"}, app=JobsVisibleAcrossKeys)
+mutant("client-key-forwarded", {"SEC-002"}, gateway=ForwardsClientKey, app=RemembersClientKey)
+mutant("sequential-job-ids", {"SEC-003"}, app=SequentialJobIds)
+
+
+# -- invalid input (FUZZ) -----------------------------------------------------------------------
+
+FUZZ_VALIDATION_CODES = frozenset({"invalid_json", "invalid_request", "missing_model", "missing_prompt", "invalid_n",
+                                   "invalid_size", "invalid_response_format", "missing_messages", "missing_image"})
+
+
+class CrashesOnMissingPrompt(GatewayApp):
+    """Reads `prompt` without looking: a missing or non-string prompt is a 500 with a stack trace."""
+
+    def image_request(self, fields: dict[str, Any], image: bytes | None = None,
+                      image_type: str = "image/png") -> ImageRequest:
+        if not isinstance(fields.get("prompt"), str):
+            raise _PromptCrash('Traceback (most recent call last):\n  File "gateway.py", line 88, in image_request\n'
+                               "    prompt = fields[\"prompt\"].strip()\nKeyError: 'prompt'")
+        return super().image_request(fields, image, image_type)
+
+    async def on_crash(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, _PromptCrash):
+            return Response(str(exc), status_code=500, media_type="text/plain")
+        return await super().on_crash(request, exc)
+
+
+class _PromptCrash(Exception):
+    pass
+
+
+class PlainTextValidationErrors(GatewayApp):
+    """Refuses invalid input with a bare `Bad Request` text body instead of an error envelope."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code in FUZZ_VALIDATION_CODES:
+            return Response("Bad Request", status_code=exc.status, media_type="text/plain")
+        return await super().on_error(request, exc)
+
+
+class SlowOnInvalidImageRequest(GatewayApp):
+    """Takes 5 s to refuse an invalid image generation request (past the 4 s bound of the test)."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        import asyncio
+
+        if (isinstance(exc, GatewayError) and exc.code in FUZZ_VALIDATION_CODES
+                and request.url.path == "/v1/images/generations"):
+            await asyncio.sleep(5)
+        return await super().on_error(request, exc)
+
+
+mutant("500-on-missing-prompt", {"FUZZ-001"}, app=CrashesOnMissingPrompt)
+mutant("validation-errors-as-plain-text", {"FUZZ-002"}, app=PlainTextValidationErrors)
+mutant("slow-on-invalid-input", {"FUZZ-003"}, app=SlowOnInvalidImageRequest)

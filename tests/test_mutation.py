@@ -17,6 +17,8 @@ from tests.mutants import MUTANTS
 PROFILE = GATEWAYS_DIR / "reference.toml"
 # Small bounds: a mutant that hangs costs seconds, not minutes.
 FAST = Timeouts(request=4, job=3, poll_interval=0.02, startup=10)
+# The reference gateway's own bounds, inside FAST: an upstream that hangs costs half a second.
+TEMPLATE = {"upstream_timeout": 0.5, "task_max_polls": 25, "task_poll_interval": 0.01}
 
 
 def not_passed(outcomes: list) -> dict[str, str]:
@@ -24,7 +26,7 @@ def not_passed(outcomes: list) -> dict[str, str]:
 
 
 def test_reference_gateway_passes_every_check() -> None:
-    outcomes = run_in_process(PROFILE, lambda config: build_app(config).app, timeouts=FAST)
+    outcomes = run_in_process(PROFILE, lambda config: build_app(config).app, timeouts=FAST, template_vars=TEMPLATE)
     assert not_passed(outcomes) == {}
     assert {o.check_id for o in outcomes} == set(load_suites(SUITES_DIR))
     assert not [o.check_id for o in outcomes if o.outcome == "skip"], "the reference profile claims everything"
@@ -33,7 +35,7 @@ def test_reference_gateway_passes_every_check() -> None:
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_fails_exactly_its_checks(name: str) -> None:
     mutant, expected = MUTANTS[name]
-    outcomes = run_in_process(Path(PROFILE), mutant.factory(), timeouts=FAST)
+    outcomes = run_in_process(Path(PROFILE), mutant.factory(), timeouts=FAST, template_vars=TEMPLATE)
     failed = not_passed(outcomes)
     errors = {k: v for k, v in failed.items() if v.startswith("error")}
     assert not errors, f"harness errors instead of verdicts: {errors}"

@@ -1,0 +1,111 @@
+"""`gwconf run` end to end against the bundled reference gateway, and what it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import schemas
+from harness.inprocess import run_in_process
+from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
+from harness.report.runjson import build_run, now_iso, write_run
+from tests.mutants import MUTANTS
+from tests.test_mutation import FAST, TEMPLATE
+
+PLANTED_KEY = "sk-planted-client-key-0123456789abcdef"
+
+
+def gwconf_run(out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--gateway", str(GATEWAYS_DIR / "reference.toml"),
+         "--out", str(out), "-q", *extra],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("reference")
+    return out, gwconf_run(out, env={"GWCONF_REFERENCE_KEY": PLANTED_KEY})
+
+
+def outcomes(path: Path) -> dict[str, str]:
+    return {c["check_id"]: c["outcome"] for c in json.loads(path.read_text())["checks"]}
+
+
+def test_reference_run_passes_and_writes_every_report(reference_run) -> None:
+    out, result = reference_run
+    assert result.returncode == 0, result.stderr + result.stdout
+    for name in ("run.json", "report.html", "report.md", "junit.xml", "gateway.log"):
+        assert (out / name).is_file(), name
+    document = json.loads((out / "run.json").read_text())
+    assert schemas.errors("report", document) == []
+    assert document["summary"]["verdict"] == "pass"
+    assert set(outcomes(out / "run.json").values()) == {"pass"}
+
+
+def test_no_secret_in_any_output(reference_run) -> None:
+    out, _ = reference_run
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert PLANTED_KEY not in text, path
+            assert "sk-gwconf-" not in text, f"a provider key in {path}"
+            assert "Bearer gwk-" not in text and "Bearer sk-" not in text, path
+
+
+def test_two_workers_give_the_same_outcomes(reference_run, tmp_path: Path) -> None:
+    out, _ = reference_run
+    result = gwconf_run(tmp_path, "-n", "2")
+    assert result.returncode == 0, result.stderr
+    assert outcomes(tmp_path / "run.json") == outcomes(out / "run.json")
+
+
+def test_keyword_selects_checks(tmp_path: Path) -> None:
+    result = gwconf_run(tmp_path, "-k", "MAP-007 or MAP-008")
+    assert result.returncode == 0, result.stderr
+    assert outcomes(tmp_path / "run.json") == {"MAP-007": "pass", "MAP-008": "pass"}
+
+
+def mutant_run(name: str, out: Path) -> Path:
+    mutant, _ = MUTANTS[name]
+    started = now_iso()
+    found = run_in_process(GATEWAYS_DIR / "reference.toml", mutant.factory(), timeouts=FAST, template_vars=TEMPLATE)
+    gateway = {"name": f"mutant-{name}", "base_url": "in-process", "profile": "gateways/reference.toml",
+               "profile_digest": "sha256:" + "0" * 64, "dialect": "jobs"}
+    document = build_run(found, run_id=f"mutant-{name}", started_at=started, finished_at=now_iso(),
+                         gateway=gateway, cassettes={"digest": "sha256:" + "0" * 64, "count": 0})
+    return write_run(document, out / f"{name}.json")
+
+
+def test_diff_names_regressions_and_matrix_renders(reference_run, tmp_path: Path) -> None:
+    out, _ = reference_run
+    broken = mutant_run("size-not-converted", tmp_path)
+    other = mutant_run("retry-after-dropped", tmp_path)
+    cli = [sys.executable, "-m", "harness.cli"]
+    regressed = subprocess.run([*cli, "diff", str(out / "run.json"), str(broken)], capture_output=True, text=True,
+                               timeout=60, cwd=PROJECT_ROOT)
+    assert regressed.returncode == 1
+    assert "NORM-003" in regressed.stdout
+    same = subprocess.run([*cli, "diff", str(out / "run.json"), str(out / "run.json")], capture_output=True,
+                          text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert same.returncode == 0, same.stdout
+    matrix = subprocess.run([*cli, "report", str(out / "run.json"), str(broken), str(other), "--out",
+                             str(tmp_path / "matrix")], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert matrix.returncode == 0, matrix.stderr
+    html = (tmp_path / "matrix" / "matrix.html").read_text()
+    md = (tmp_path / "matrix" / "matrix.md").read_text()
+    for text in (html, md):
+        assert "NORM-003" in text and "ERR-011" in text
+        assert "mutant-size-not-converted" in text and "reference" in text
+
+
+def test_baseline_lets_known_failures_pass(tmp_path: Path) -> None:
+    baseline = tmp_path / "expected.json"
+    baseline.write_text(json.dumps({"NORM-003": "known: size is passed through"}))
+    result = gwconf_run(tmp_path / "o", "--baseline", str(baseline), "-k", "NORM-003")
+    assert result.returncode == 0, result.stdout + result.stderr
