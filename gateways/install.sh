@@ -4,7 +4,11 @@
 #   gateways/install.sh [litellm|portkey|all]     (default: all)
 #
 # - LiteLLM proxy: own venv .gateways/litellm-venv with litellm[proxy]==1.106.12
-#   (never 1.107.0: a compromised release).
+#   (never 1.107.0: a compromised release), plus prisma==0.15.0 (the Python
+#   package only, no database): without it the proxy's error path imports
+#   `prisma` and a request with no key gets 500 "Internal Server Error" instead
+#   of LiteLLM's 401 (LiteLLM's own Docker image ships prisma). Set
+#   GWCONF_LITELLM_PRISMA=0 to leave it out.
 # - Portkey gateway: .gateways/portkey/ with a wrapper package.json pinning
 #   @portkey-ai/gateway@1.15.2 and forcing @hono/node-server to 1.14.1 through
 #   npm "overrides" (1.19.x, what a plain install resolves, turns every
@@ -17,6 +21,8 @@
 set -euo pipefail
 
 LITELLM_VERSION="1.106.12"
+PRISMA_VERSION="0.15.0"
+WITH_PRISMA="${GWCONF_LITELLM_PRISMA:-1}"
 PORTKEY_VERSION="1.15.2"
 HONO_NODE_SERVER_VERSION="1.14.1"
 
@@ -47,29 +53,39 @@ import fastapi, uvicorn, yaml  # noqa: F401
 EOF
 }
 
+prisma_ok() {
+  [[ "$WITH_PRISMA" == 1 ]] || return 0
+  local v
+  v="$("$GW_DIR/litellm-venv/bin/python" -c 'import importlib.metadata as m; print(m.version("prisma"))' 2>/dev/null || true)"
+  [[ "$v" == "$PRISMA_VERSION" ]]
+}
+
 install_litellm() {
   local venv="$GW_DIR/litellm-venv" have
   have="$(litellm_installed_version || true)"
-  if [[ "$have" == "$LITELLM_VERSION" && -x "$venv/bin/litellm" ]]; then
+  if [[ "$have" == "$LITELLM_VERSION" && -x "$venv/bin/litellm" ]] && prisma_ok; then
     log "litellm $LITELLM_VERSION already installed in $venv: skipped"
     return 0
   fi
   if [[ -n "$have" ]]; then
-    log "litellm $have found in $venv, want $LITELLM_VERSION: reinstalling"
+    log "litellm $have found in $venv (want $LITELLM_VERSION; prisma wanted: $WITH_PRISMA): installing"
   fi
   if [[ ! -x "$venv/bin/python" ]]; then
     log "creating venv $venv ($("$PYTHON" --version 2>&1))"
     "$PYTHON" -m venv "$venv"
   fi
-  log "pip install litellm[proxy]==$LITELLM_VERSION"
+  local reqs=("litellm[proxy]==$LITELLM_VERSION")
+  [[ "$WITH_PRISMA" == 1 ]] && reqs+=("prisma==$PRISMA_VERSION")
+  log "pip install ${reqs[*]}"
   # (this machine's pip config lists extra local indexes whose missing folders
   # print one harmless warning per package: filtered out of stderr)
   { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      "litellm[proxy]==$LITELLM_VERSION" 2>&1 1>&3 \
+      "${reqs[@]}" 2>&1 1>&3 \
       | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2; } 3>&1
   have="$(litellm_installed_version || true)"
-  if [[ "$have" != "$LITELLM_VERSION" ]]; then
-    echo "litellm install failed: found '${have:-nothing}', want $LITELLM_VERSION" >&2
+  if [[ "$have" != "$LITELLM_VERSION" ]] || ! prisma_ok; then
+    echo "litellm install failed: found litellm '${have:-nothing}' (want $LITELLM_VERSION)," \
+      "prisma wanted: $WITH_PRISMA" >&2
     return 1
   fi
 }
