@@ -7,6 +7,7 @@ timeouts; every poll loop is bounded by the job timeout. Nothing here can hang a
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from harness.outcome import Exchange, clip
 from harness.profile import Dialect, GatewayProfile
 from harness.redact import redact_headers, scrub
 
+# Built once: an SSL context per client costs tens of milliseconds, and every check has a client.
+TLS_CONTEXT = ssl.create_default_context()
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
 
 
@@ -95,7 +98,7 @@ class GatewayClient:
         # still be talking to the upstream in the background.
         self.unfollowed_work = False
         self.timeouts = profile.timeouts
-        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0))
+        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT)
 
     def close(self) -> None:
         self.http.close()
