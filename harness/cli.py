@@ -188,6 +188,47 @@ def cassettes_validate(
     typer.echo(f"{directory}: all cassettes valid")
 
 
+@app.command()
+def record(
+    provider: Annotated[str, typer.Option(help="dashscope, openai or replicate")],
+    scenario: Annotated[str, typer.Option(help="scenario name (the cassette's file name)")],
+    request: Annotated[Path, typer.Option(help="JSON file: {method, path, body, headers?, models, capability}")],
+    key_env: Annotated[str, typer.Option(help="environment variable holding the provider key")],
+    poll: Annotated[bool, typer.Option(help="follow an async task to its end, recording each poll")] = False,
+    base_url: Annotated[str | None, typer.Option(help="provider base URL (default: its public host)")] = None,
+    cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
+    i_mean_it: Annotated[bool, typer.Option("--live", help="required: this calls the real provider")] = False,
+) -> None:
+    """Record one scenario from the real provider (opt-in, scrubbed) into a cassette."""
+    import os
+
+    from harness.record import Recording
+    from harness.record import record as make_recording
+
+    try:
+        if not i_mean_it:
+            raise ConfigError("recording calls the real provider and costs money: pass --live to confirm")
+        if provider not in ("dashscope", "openai", "replicate"):
+            raise ConfigError(f"--provider {provider!r}: must be dashscope, openai or replicate")
+        key = os.environ.get(key_env)
+        if not key:
+            raise ConfigError(f"environment variable {key_env} (the provider key) is not set")
+        try:
+            spec = json.loads(request.read_text(encoding="utf-8"))
+            recording = Recording(provider=provider, scenario=scenario, capability=spec["capability"],
+                                  models=list(spec["models"]), method=spec.get("method", "POST"),
+                                  path=spec["path"], body=spec.get("body"), headers=spec.get("headers", {}),
+                                  poll=poll, base_url=base_url)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{request}: not a recording request ({type(exc).__name__}: {exc})") from exc
+        out = make_recording(recording, key, cassettes / provider / f"{scenario}.yaml", cassettes / "files",
+                             source=base_url or "provider public API")
+    except ConfigError as exc:
+        fail_config(str(exc))
+        return
+    typer.echo(f"wrote {out} (provenance: live-recording); review it, then run gwconf cassettes validate")
+
+
 def main() -> None:
     app()
 
