@@ -92,3 +92,10 @@ def short(value: Any, limit: int = 300) -> str:
 def describe(result: JobResult) -> str:
     code = result.submit.status_code if result.submit is not None else "-"
     return f"HTTP {code}, job status {result.status}, body {short(result.body)}"
+
+
+def expect_only_on(t: Any, sent: list[CapturedRequest], good: Any, requirement: str, expected: str) -> None:
+    """At least one upstream request, and every one of them satisfying `good`."""
+    matching = [r for r in sent if good(r)]
+    t.expect(matching and len(matching) == len(sent), requirement, expected,
+             ", ".join(paths(sent)) or "no upstream request")

@@ -18,6 +18,7 @@ from harness.checklib import (
     SPEC_QWEN_IMAGE_EDIT,
     SPEC_REPLICATE,
     dashscope_content,
+    expect_only_on,
     is_error_envelope,
     paths,
     short,
@@ -108,13 +109,11 @@ def openai_image_reaches_openai(t: CheckContext) -> None:
     """An OpenAI image alias reaches OpenAI's /v1/images/generations with its model ID."""
     route = t.route("openai", "image.generate")
     t.client.generate_image(route.alias, t.prompt())
-    sent = submits(t.upstream())
-    good = [r for r in sent if r.provider == "openai" and r.path == "/v1/images/generations"
-            and r.json_body().get("model") == route.upstream_model]
-    t.expect(good and len(good) == len(sent),
-             "An OpenAI image alias must reach OpenAI's image endpoint only.",
-             f"openai POST /v1/images/generations model={route.upstream_model}",
-             ", ".join(paths(sent)) or "no upstream request")
+    expect_only_on(t, submits(t.upstream()),
+                   lambda r: r.provider == "openai" and r.path == "/v1/images/generations"
+                   and r.json_body().get("model") == route.upstream_model,
+                   "An OpenAI image alias must reach OpenAI's image endpoint only.",
+                   f"openai POST /v1/images/generations model={route.upstream_model}")
 
 
 @check("MAP-006", MUST, needs="image.generate", spec=SPEC_REPLICATE)
@@ -123,14 +122,12 @@ def replicate_image_reaches_replicate(t: CheckContext) -> None:
     route = t.route("replicate", "image.generate")
     owner_name = route.upstream_model.split(":")[0]
     t.client.generate_image(route.alias, t.prompt())
-    sent = submits(t.upstream())
     model_path = f"/v1/models/{owner_name}/predictions"
-    good = [r for r in sent if r.provider == "replicate" and (
-        r.path == model_path or (r.path == "/v1/predictions" and
-                                 str(r.json_body().get("version", "")).startswith(owner_name)))]
-    t.expect(good and len(good) == len(sent),
-             "A Replicate alias must create a prediction on its model.",
-             f"replicate POST {model_path}", ", ".join(paths(sent)) or "no upstream request")
+    expect_only_on(t, submits(t.upstream()),
+                   lambda r: r.provider == "replicate" and (
+                       r.path == model_path or (r.path == "/v1/predictions" and
+                                                str(r.json_body().get("version", "")).startswith(owner_name))),
+                   "A Replicate alias must create a prediction on its model.", f"replicate POST {model_path}")
 
 
 @check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS)
@@ -160,13 +157,11 @@ def chat_model_reaches_chat_endpoint(t: CheckContext) -> None:
     """A DashScope chat alias reaches DashScope chat (compatible mode or native text generation)."""
     route = t.route("dashscope", "chat")
     t.client.chat(route.alias, t.prompt("Say hello."))
-    sent = submits(t.upstream())
-    good = [r for r in sent if r.provider == "dashscope" and r.path in DASHSCOPE_CHAT_PATHS
-            and r.json_body().get("model") == route.upstream_model]
-    t.expect(good and len(good) == len(sent),
-             "A chat alias must reach DashScope's chat endpoint with its model ID.",
-             f"POST {sorted(DASHSCOPE_CHAT_PATHS)} model={route.upstream_model}",
-             ", ".join(paths(sent)) or "no upstream request")
+    expect_only_on(t, submits(t.upstream()),
+                   lambda r: r.provider == "dashscope" and r.path in DASHSCOPE_CHAT_PATHS
+                   and r.json_body().get("model") == route.upstream_model,
+                   "A chat alias must reach DashScope's chat endpoint with its model ID.",
+                   f"POST {sorted(DASHSCOPE_CHAT_PATHS)} model={route.upstream_model}")
 
 
 @check("MAP-010", SHOULD, needs="image.edit", spec=SPEC_OPENAI_EDITS)

@@ -20,7 +20,6 @@ The two are told apart by the run.json ``format`` field.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 from harness import schemas
 from harness.errors import ConfigError
-from harness.report.runjson import FORMAT
+from harness.report.runjson import FORMAT, read_json
 
 BAD = frozenset({"fail", "error"})
 CHECK_ID = re.compile(r"^[A-Z]+-\d{3}$")
@@ -113,12 +112,7 @@ class Baseline:
     @classmethod
     def load(cls, path: Path) -> Baseline:
         """Read a run.json or an expected-failures JSON file; a bad file is a ConfigError."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read baseline ({exc.strerror})") from exc
-        except ValueError as exc:
-            raise ConfigError(f"{path}: baseline is not JSON ({exc})") from exc
+        data = read_json(path, "baseline")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: baseline must be a JSON object")
         if data.get("format") == FORMAT:

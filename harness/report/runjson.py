@@ -87,14 +87,19 @@ def write_run(document: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file; a missing or broken file is a one-line ConfigError naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {what} is not JSON ({exc})") from exc
+
+
 def read_run(path: Path) -> dict[str, Any]:
     """Load and validate a run.json; a bad file is a one-line ConfigError naming it."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read run ({exc.strerror})") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{path}: not JSON ({exc})") from exc
+    document = read_json(path, "run")
     problems = schemas.errors("report", document)
     if problems:
         raise ConfigError(f"{path}: not a gwconf run.json: {problems[0]}")
