@@ -109,3 +109,16 @@ def test_baseline_lets_known_failures_pass(tmp_path: Path) -> None:
     baseline.write_text(json.dumps({"NORM-003": "known: size is passed through"}))
     result = gwconf_run(tmp_path / "o", "--baseline", str(baseline), "-k", "NORM-003")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_echoed_provider_key_is_caught_and_redacted_in_reports(tmp_path: Path) -> None:
+    run_path = mutant_run("provider-key-echoed-in-error", tmp_path)
+    document = json.loads(run_path.read_text())
+    check = next(c for c in document["checks"] if c["check_id"] == "ERR-014")
+    assert check["outcome"] == "fail"
+    evidence = json.dumps(check["evidence"])
+    assert "[REDACTED sha256:" in evidence, "the echoed key shows as a fingerprint in the evidence"
+    subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run_path), "--out", str(tmp_path / "r")],
+                   check=True, capture_output=True, timeout=60, cwd=PROJECT_ROOT)
+    for path in [run_path, *(tmp_path / "r").iterdir()]:
+        assert "sk-gwconf-" not in path.read_text(), path

@@ -42,6 +42,7 @@ class JobResult:
     poll_ids: list[str | None] = field(default_factory=list)
     timed_out: bool = False
     elapsed: float = 0.0
+    result_field: str = "result"  # where the dialect puts a finished job's ImagesResponse
 
     @property
     def data(self) -> list[dict[str, Any]]:
@@ -51,13 +52,8 @@ class JobResult:
 
     @property
     def images_response(self) -> dict[str, Any]:
-        result = self.body.get("result")
+        result = dig(self.body, self.result_field)
         return result if isinstance(result, dict) else self.body
-
-    @property
-    def error(self) -> dict[str, Any]:
-        err = self.body.get("error")
-        return err if isinstance(err, dict) else {}
 
 
 def body_of(response: httpx.Response) -> Any:
@@ -172,7 +168,9 @@ class GatewayClient:
     def generate_image(self, model: str, prompt: str, *, key: str | None = None,
                        **params: Any) -> JobResult:
         body = {"model": model, "prompt": prompt, **params}
-        return self._submit("/v1/images/generations", model, key, json=body)
+        # A custom dialect may submit jobs elsewhere; the built-in ones use OpenAI's route.
+        path = self.dialect.submit_path if self.dialect.name == "custom" else "/v1/images/generations"
+        return self._submit(path, model, key, json=body)
 
     def edit_image(self, model: str, prompt: str, image: bytes, *, key: str | None = None,
                    **params: Any) -> JobResult:
@@ -194,7 +192,8 @@ class GatewayClient:
         submit_elapsed = time.monotonic() - started
         body = body_of(response)
         body = body if isinstance(body, dict) else {}
-        result = JobResult(submit=response, submit_elapsed=submit_elapsed, body=body)
+        result = JobResult(submit=response, submit_elapsed=submit_elapsed, body=body,
+                           result_field=self.dialect.result_field)
         job_id = dig(body, self.dialect.id_field) if self.dialect.is_async else None
         if response.status_code >= 400:
             result.status = "failed"
