@@ -58,6 +58,11 @@ def error_is_surfaced(t: CheckContext, scenario: str) -> None:
         body = response.json()
     except ValueError:
         body = None
+    # A gateway that never calls the provider cannot be judged on surfacing its error: say so,
+    # rather than blame the envelope of an answer the upstream fault had no part in.
+    t.expect(t.upstream(), f"The request must reach the provider for its {scenario} to be surfaced.",
+             "a request at the DashScope upstream", f"no upstream request; the gateway answered "
+             f"{response.status_code} {short(response.text)}")
     t.expect(response.status_code >= 400,
              f"An upstream {scenario} must not reach the client as success.",
              "a non-2xx status with an error envelope", f"{response.status_code} {short(response.text)}")
