@@ -1,0 +1,50 @@
+"""Real gateways started through their profiles: a few checks each, with the outcomes the audit found.
+
+They need the gateways that gateways/install.sh puts in .gateways/ (.ci/run installs both); without
+them each test is skipped with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
+from harness.runner import RunOptions, run
+
+INSTALLED = PROJECT_ROOT / ".gateways"
+LITELLM = INSTALLED / "litellm-venv" / "bin" / "litellm"
+PORTKEY = INSTALLED / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+
+
+def outcomes_of(profile: str, keyword: str, out: Path) -> dict[str, str]:
+    document = run(RunOptions(profile=GATEWAYS_DIR / profile, out=out, keyword=keyword, quiet=True))
+    outcomes = {c["check_id"]: c["outcome"] for c in document["checks"]}
+    errors = {c["check_id"]: c["message"] for c in document["checks"] if c["outcome"] == "error"}
+    assert not errors, f"the harness did not decide: {errors}"
+    return outcomes
+
+
+@pytest.mark.gateway("litellm")
+@pytest.mark.skipif(not LITELLM.is_file(), reason=f"LiteLLM proxy not installed at {LITELLM}: "
+                    "run gateways/install.sh litellm")
+def test_litellm_routes_dashscope_and_keeps_translation_options(tmp_path: Path) -> None:
+    outcomes = outcomes_of("litellm.toml", "MAP-001 or MAP-004 or MAP-009 or EXTRA-001 or ERR-001 or ERR-009",
+                           tmp_path)
+    assert outcomes == {"MAP-001": "pass", "MAP-009": "pass", "EXTRA-001": "pass", "ERR-001": "pass",
+                        "MAP-004": "fail",  # no DashScope image edits in 1.106.12
+                        "ERR-009": "fail"}  # a malformed upstream body comes back as HTTP 200
+    assert (tmp_path / "run.json").is_file() and (tmp_path / "gateway.log").is_file()
+
+
+@pytest.mark.gateway("portkey")
+@pytest.mark.skipif(not PORTKEY.is_file() or shutil.which("node") is None,
+                    reason=f"Portkey gateway (or node) not installed at {PORTKEY}: run gateways/install.sh portkey")
+def test_portkey_routes_openai_but_drops_translation_options(tmp_path: Path) -> None:
+    outcomes = outcomes_of("portkey.toml", "MAP-001 or MAP-005 or MAP-009 or EXTRA-001 or ERR-001", tmp_path)
+    assert outcomes == {"MAP-005": "pass", "MAP-009": "pass",
+                        "MAP-001": "fail",  # imageGenerate is not supported by dashscope
+                        "EXTRA-001": "fail",  # translation_options dropped on the chat route
+                        "ERR-001": "fail"}  # the DashScope image request never reaches the upstream
