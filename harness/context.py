@@ -153,6 +153,17 @@ class CheckContext:
             records = again
         return records
 
+    def expect_played(self, scenario: str, answer: str = "") -> None:
+        """The upstream really played `scenario`: otherwise what the client saw says nothing
+        about how the gateway handles it, and the check must not pass on it."""
+        if any(r.scenario == scenario for r in self.upstream()):
+            return
+        self.fail(f"The request must reach the provider's endpoint that plays {scenario!r}; "
+                  "the gateway's answer cannot show how it handles that case.",
+                  f"a request the upstream answered with {scenario!r}",
+                  ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in self.upstream())
+                  or "no upstream request" + (f"; the gateway answered {answer}" if answer else ""))
+
     # -- verdicts -----------------------------------------------------------------------------
 
     def expect(self, condition: object, requirement: str, expected: str = "",

@@ -35,6 +35,13 @@ def bounded(t: CheckContext, scenario: str, route: ModelRoute) -> JobResult:
         raise  # unreachable: fail raises
 
 
+def played(t: CheckContext, scenario: str, route: ModelRoute) -> JobResult:
+    """`bounded`, for a failure path: it only counts if the provider really played it."""
+    result = bounded(t, scenario, route)
+    t.expect_played(scenario, describe(result))
+    return result
+
+
 @check("ASYNC-001", MUST, needs="image.generate", spec=SPEC_JOBS)
 def submit_answers_with_job_or_result(t: CheckContext) -> None:
     """The submit answers within the bound with a job id (async dialects) or a complete result."""
@@ -80,7 +87,7 @@ def task_reaches_success_with_data(t: CheckContext) -> None:
 def failed_task_surfaces_as_failure(t: CheckContext) -> None:
     """An upstream FAILED task surfaces as a failure, never as success with missing data."""
     route = task_route(t)
-    result = bounded(t, "image-async-failed", route)
+    result = played(t, "image-async-failed", route)
     submit_ok = result.submit is not None and result.submit.status_code < 400
     t.expect(result.status in ("failed", "canceled", "expired") or not submit_ok,
              "A FAILED upstream task must reach the client as a failed job or an error.",
@@ -93,7 +100,7 @@ def failed_task_surfaces_as_failure(t: CheckContext) -> None:
 def failed_task_carries_provider_reason(t: CheckContext) -> None:
     """A FAILED task's provider code or message reaches the client."""
     route = task_route(t)
-    result = bounded(t, "image-async-failed", route)
+    result = played(t, "image-async-failed", route)
     text = failure_text(result)
     t.expect("DataInspectionFailed" in text or "inappropriate content" in text,
              "The client must learn why the task failed.",
@@ -104,7 +111,7 @@ def failed_task_carries_provider_reason(t: CheckContext) -> None:
 def never_finishing_task_ends_in_bounded_error(t: CheckContext) -> None:
     """A task that never finishes ends in an error or a failed job, not a hang."""
     route = task_route(t)
-    result = bounded(t, "image-async-never", route)
+    result = played(t, "image-async-never", route)
     t.expect(not result.timed_out,
              "A never-finishing upstream task must end within the profile's job bound.",
              f"a terminal job state within {t.profile.timeouts.job:g}s",
@@ -155,7 +162,7 @@ def result_bytes_equal_provider_image(t: CheckContext) -> None:
 def failed_prediction_surfaces_as_failure(t: CheckContext) -> None:
     """A failed Replicate prediction surfaces as a failure, never as success."""
     route = t.route("replicate", "image.generate")
-    result = bounded(t, "prediction-failed", route)
+    result = played(t, "prediction-failed", route)
     submit_ok = result.submit is not None and result.submit.status_code < 400
     t.expect((result.status in ("failed", "canceled") or not submit_ok) and result.status != "succeeded",
              "A failed prediction must reach the client as a failure.",
@@ -187,6 +194,7 @@ def partial_task_reports_only_real_images(t: CheckContext) -> None:
                                          n=2)
     except GatewayTimeout as exc:
         t.fail("The gateway must answer within the profile's bound.", "an answer", str(exc))
+    t.expect_played("image-async-partial", describe(result))
     if result.status != "succeeded":
         t.note("the gateway failed the partly failed task as a whole; acceptable")
         return
@@ -214,7 +222,7 @@ def task_is_polled_by_its_id(t: CheckContext) -> None:
 def canceled_prediction_is_not_success(t: CheckContext) -> None:
     """A canceled Replicate prediction does not surface as success."""
     route = t.route("replicate", "image.generate")
-    result = bounded(t, "prediction-canceled", route)
+    result = played(t, "prediction-canceled", route)
     t.expect(result.status != "succeeded" and not result.data,
              "A canceled prediction must not be reported as success.",
              "failed/canceled job or an error", describe(result))

@@ -224,7 +224,7 @@ class MockUpstream:
                 reply = self.provider.error(400, "InvalidParameter", message, req.path)
                 return reply, None, token, None
             if cassette.route != route:
-                return self.provider.wrong_endpoint(req, cassette), cassette, token, None
+                return self.provider.wrong_endpoint(req, cassette), None, token, None
         else:
             if not on_route:
                 return self.provider.unknown_route(req), None, token, None
@@ -235,7 +235,7 @@ class MockUpstream:
             cassette = next((c for c in fitting if c.default), fitting[0])
         rejection = self.provider.check_request(req, cassette)
         if rejection is not None:
-            return rejection, cassette, token, None
+            return rejection, None, token, None
         if not cassette.is_task:
             return (self.render(cassette.submit, self.provider.new_id(), cassette), cassette,
                     token, None)
