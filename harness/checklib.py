@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.capture import CapturedRequest
 from harness.gateway.client import JobResult
+from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
@@ -18,9 +19,8 @@ DASHSCOPE_TASK_SUBMIT_PATHS = frozenset({
 DASHSCOPE_IMAGE_PATHS = frozenset({DASHSCOPE_MULTIMODAL, *DASHSCOPE_TASK_SUBMIT_PATHS})
 DASHSCOPE_CHAT_PATHS = frozenset({"/compatible-mode/v1/chat/completions",
                                   "/api/v1/services/aigc/text-generation/generation"})
-# DashScope image models that only the async task API serves (see providers notes, 2.1).
-DASHSCOPE_TASK_MODELS = frozenset({"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash",
-                                   "wan2.2-t2i-plus", "wanx2.1-t2i-turbo"})
+# DashScope image models that only the async task API serves.
+DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 SPEC_QWEN_IMAGE = "https://www.alibabacloud.com/help/en/model-studio/qwen-image-api"

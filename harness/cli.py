@@ -142,7 +142,7 @@ def report(
 
     try:
         documents = [read_run(p) for p in runs]
-        written = render_reports(documents, out)
+        written = render_reports(documents, out, [p.parent for p in runs])
     except ConfigError as exc:
         fail_config(str(exc))
         return

@@ -15,15 +15,15 @@ from typing import Any
 import httpx
 
 from harness.reference.errors import GatewayError, client_status
+from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 # OpenAI image request fields the gateway understands; anything else is a vendor field.
 OPENAI_IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_format", "quality",
                                  "style", "user", "background", "output_format",
                                  "output_compression", "moderation", "stream", "partial_images"})
 DASHSCOPE_VENDOR_FIELDS = frozenset({"prompt_extend", "watermark", "negative_prompt", "seed"})
-# DashScope image models that speak only the async text-to-image task API.
-DASHSCOPE_TASK_MODELS = frozenset({"qwen-image-plus", "qwen-image", "wan2.2-t2i-flash",
-                                   "wan2.2-t2i-plus", "wanx2.1-t2i-turbo"})
+# The reference uses the task API for the models that speak nothing else.
+DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_CHAT = "/compatible-mode/v1/chat/completions"

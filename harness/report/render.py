@@ -6,6 +6,7 @@ each run's own three reports under runs/<gateway>-<run id>/, linked from the mat
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,13 @@ def with_optional_fields(document: dict[str, Any]) -> dict[str, Any]:
             "options": document.get("options", {})}
 
 
-def render_reports(documents: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Write the reports of `documents` (already-validated run.json dicts) into `out`."""
+def render_reports(documents: list[dict[str, Any]], out: Path,
+                   sources: list[Path] | None = None) -> list[Path]:
+    """Write the reports of `documents` (already-validated run.json dicts) into `out`.
+
+    With several runs, a run whose `sources` directory already holds its report.html is linked
+    from the matrix where it is; the others get their reports under out/runs/.
+    """
     if not documents:
         raise ValueError("render_reports needs at least one run document")
     documents = [with_optional_fields(d) for d in documents]
@@ -46,7 +52,11 @@ def render_reports(documents: list[dict[str, Any]], out: Path) -> list[Path]:
     written: list[Path] = []
     links: list[str | None] = []
     used: set[str] = set()
-    for document in documents:
+    for index, document in enumerate(documents):
+        existing = sources[index] / "report.html" if sources else None
+        if existing is not None and existing.is_file():
+            links.append(Path(os.path.relpath(existing.resolve(), out.resolve())).as_posix())
+            continue
         name = run_dirname(document)
         while name in used:
             name += "_"

@@ -26,6 +26,11 @@ ASYNC_ONLY_PATHS = frozenset(
     }
 )
 SYNC_ONLY_PATHS = frozenset({"/api/v1/services/aigc/multimodal-generation/generation"})
+# Text-to-image models that only the async task API serves (wan/wanx legacy synthesis). The
+# qwen-image family is not among them: qwen-image-plus and qwen-image speak both the sync
+# multimodal route and the task API; qwen-image-2.0(-pro) and qwen-image-max are sync only.
+ASYNC_ONLY_IMAGE_MODELS = frozenset({"wan2.5-t2i-preview", "wan2.2-t2i-flash", "wan2.2-t2i-plus",
+                                     "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus", "wanx2.0-t2i-turbo", "wanx-v1"})
 
 
 def request_id() -> str:
