@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,6 @@ class Interaction:
     response_headers: dict[str, list[str]]
     response_body: bytes
 
-    def response_json(self) -> Any:
-        return json.loads(self.response_body)
-
-    def request_json(self) -> Any:
-        return json.loads(self.request_body) if self.request_body else None
 
 
 @dataclass(frozen=True)

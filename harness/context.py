@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -12,7 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.capture import CapturedRequest, CaptureLog
+from harness.capture import CapturedRequest
 from harness.egress import EgressAttempt, fetch_attempts
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
 from harness.gateway.client import GatewayClient
@@ -185,14 +184,3 @@ class CheckContext:
 
 def load_env_profile(env: RunEnv) -> GatewayProfile:
     return load_profile(Path(env.profile_path))
-
-
-def in_process_captures(log: CaptureLog) -> CaptureSource:
-    return log
-
-
-def b64_image(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (ValueError, TypeError):
-        return None

@@ -87,8 +87,3 @@ def redact_outcome(outcome: Outcome, secrets: Iterable[str]) -> Outcome:
     clean = Outcome.from_dict(data)
     clean.message = scrub(clean.message, tuple(secrets))
     return clean
-
-
-def run_checks(checks: Iterable[Check], env: RunEnv, profile: GatewayProfile,
-               captures: CaptureSource) -> list[Outcome]:
-    return [run_check(c, env, profile, captures) for c in checks]

@@ -12,7 +12,6 @@ from harness import schemas
 from harness.errors import ConfigError
 
 CAPABILITIES = ("image.generate", "image.edit", "chat", "video.generate")
-DIALECTS = ("sync", "jobs", "openai-videos", "passthrough", "custom")
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ class Dialect:
     id_field: str = "id"
     status_field: str = "status"
     result_field: str = "result"
-    error_field: str = "error"
     statuses: dict[str, str] = field(default_factory=dict)  # gateway status -> canonical
 
     @property

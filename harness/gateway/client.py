@@ -6,7 +6,6 @@ timeouts; every poll loop is bounded by the job timeout. Nothing here can hang a
 
 from __future__ import annotations
 
-import json
 import ssl
 import time
 from collections.abc import Callable
@@ -251,7 +250,3 @@ class GatewayClient:
         exchange.response_body = self._response_text(response)
         self.record(exchange)
         return response.content
-
-
-def json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -19,8 +19,6 @@ from starlette.routing import Route as HttpRoute
 from harness.reference.errors import GatewayError
 from harness.reference.gateway import OPENAI_IMAGE_FIELDS, Config, ImageRequest, ReferenceGateway
 
-JOB_STATUS = {"running": "in_progress"}
-
 
 @dataclass
 class Job:
