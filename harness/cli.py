@@ -103,17 +103,17 @@ def checks(
 @app.command()
 def upstreams(
     cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
-    port: Annotated[int | None, typer.Option(help="first port: dashscope, then openai and "
-                                             "replicate on the next two")] = None,
+    port: Annotated[int | None, typer.Option(help="first port: dashscope, then openai, replicate, "
+                                             "dashscope-intl and dashscope-us on the next four")] = None,
 ) -> None:
     """Serve the mock upstreams until interrupted; print their URLs as shell assignments."""
     from harness.cassette import load_cassettes
     from harness.upstream import start_upstreams
+    from harness.upstream.server import consecutive_ports
 
     try:
         loaded = load_cassettes(cassettes)
-        ports = ({"dashscope": port, "openai": port + 1, "replicate": port + 2}
-                 if port else None)
+        ports = consecutive_ports(port) if port else None
         running = start_upstreams(loaded, cassettes / "files", ports)
     except ConfigError as exc:
         fail_config(str(exc))

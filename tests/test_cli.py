@@ -63,6 +63,12 @@ def test_port_in_use() -> None:
         one_line_error(gwconf("upstreams", "--port", str(port)), f"127.0.0.1:{port}")
 
 
+def test_upstreams_port_places_every_mock_on_consecutive_ports() -> None:
+    from harness.upstream.server import MOCK_NAMES, consecutive_ports
+
+    assert consecutive_ports(18000) == {name: 18000 + i for i, name in enumerate(MOCK_NAMES)}
+
+
 def test_upstreams_prints_shell_assignments_and_serves() -> None:
     process = subprocess.Popen([*GWCONF, "upstreams"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=PROJECT_ROOT)

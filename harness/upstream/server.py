@@ -133,6 +133,14 @@ def build_mocks(cassettes: Iterable[Cassette], files_dir: Path,
     return mocks
 
 
+MOCK_NAMES = ("dashscope", "openai", "replicate", "dashscope-intl", "dashscope-us")
+
+
+def consecutive_ports(first: int) -> dict[str, int]:
+    """`--port P`: the mocks on P, P+1, ... in MOCK_NAMES order, so an operator can plan them."""
+    return {name: first + offset for offset, name in enumerate(MOCK_NAMES)}
+
+
 def start_upstreams(cassettes: Iterable[Cassette], files_dir: Path,
                     ports: dict[str, int] | None = None) -> UpstreamSet:
     captures = CaptureLog()
