@@ -12,11 +12,10 @@ from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
-DASHSCOPE_TASK_SUBMIT_PATHS = frozenset({
-    DASHSCOPE_SYNTHESIS,
-    "/api/v1/services/aigc/image-generation/generation",
-})
-DASHSCOPE_IMAGE_PATHS = frozenset({DASHSCOPE_MULTIMODAL, *DASHSCOPE_TASK_SUBMIT_PATHS})
+# Where the async-only text-to-image models (wan, wanx) are submitted.
+DASHSCOPE_TASK_SUBMIT_PATHS = frozenset({DASHSCOPE_SYNTHESIS})
+DASHSCOPE_IMAGE_PATHS = frozenset({DASHSCOPE_MULTIMODAL, DASHSCOPE_SYNTHESIS,
+                                   "/api/v1/services/aigc/image-generation/generation"})
 DASHSCOPE_CHAT_PATHS = frozenset({"/compatible-mode/v1/chat/completions",
                                   "/api/v1/services/aigc/text-generation/generation"})
 # DashScope image models that only the async task API serves.
@@ -99,3 +98,12 @@ def expect_only_on(t: Any, sent: list[CapturedRequest], good: Any, requirement: 
     matching = [r for r in sent if good(r)]
     t.expect(matching and len(matching) == len(sent), requirement, expected,
              ", ".join(paths(sent)) or "no upstream request")
+
+
+def json_object(response: Any) -> dict[str, Any]:
+    """The answer's JSON object, or {} when the gateway sent anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -103,7 +103,7 @@ def checks(
 @app.command()
 def upstreams(
     cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
-    port: Annotated[int | None, typer.Option(help="first port: dashscope, then openai, replicate, "
+    port: Annotated[int | None, typer.Option(min=1, max=65531, help="first port: dashscope, then openai, replicate, "
                                              "dashscope-intl and dashscope-us on the next four")] = None,
 ) -> None:
     """Serve the mock upstreams until interrupted; print their URLs as shell assignments."""
@@ -141,6 +141,8 @@ def report(
     from harness.report.runjson import read_run
 
     try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out}: --out must be a directory, and this is a file")
         documents = [read_run(p) for p in runs]
         written = render_reports(documents, out, [p.parent for p in runs])
     except ConfigError as exc:

@@ -28,6 +28,8 @@ SETTLE_BOUND_SECONDS = 3.0
 class CaptureSource(Protocol):
     def for_token(self, token: str) -> list[CapturedRequest]: ...
 
+    def all(self) -> list[CapturedRequest]: ...
+
 
 @dataclass
 class HttpCaptures:
@@ -36,10 +38,16 @@ class HttpCaptures:
     urls: dict[str, str]
 
     def for_token(self, token: str) -> list[CapturedRequest]:
+        return self.fetch({"run": token})
+
+    def all(self) -> list[CapturedRequest]:
+        return self.fetch({})
+
+    def fetch(self, params: dict[str, str]) -> list[CapturedRequest]:
         records: list[CapturedRequest] = []
         for url in self.urls.values():
             try:
-                response = loopback_client().get(f"{url}/__gwconf/captures", params={"run": token})
+                response = loopback_client().get(f"{url}/__gwconf/captures", params=params)
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable(f"{url}: capture log unreachable ({exc})") from exc
             records += [CapturedRequest.from_dict(r) for r in response.json()]
@@ -59,7 +67,7 @@ class RunEnv:
     files_dir: str
     headers: dict[str, str] = field(default_factory=dict)
     route_headers: dict[str, dict[str, str]] = field(default_factory=dict)
-    egress: list[dict[str, Any]] = field(default_factory=list)
+    gateway_started: bool = False  # gwconf started the gateway (so it set its proxy variables)
     egress_url: str = ""  # the recording proxy gateways gwconf starts are pointed at
 
     def to_json(self) -> str:

@@ -93,6 +93,7 @@ class OutcomeCollector:
         self.outcomes: dict[str, Outcome] = {}
         self.progress = progress
         self.collected = 0
+        self.ids: list[str] = []
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if session.items:
@@ -105,6 +106,7 @@ class OutcomeCollector:
 
     def start(self, node_ids: list[str]) -> None:
         self.collected = len(node_ids)
+        self.ids = [node_id.rsplit("::", 1)[-1] for node_id in node_ids]
         if self.progress is not None:
             per_category = Counter(node_id.rsplit("::", 1)[-1].split("-")[0] for node_id in node_ids)
             self.progress.start_total(self.collected, per_category)

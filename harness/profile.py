@@ -105,6 +105,7 @@ class GatewayProfile:
     start: StartSpec | None = None
     description: str = ""
     key_model: str = ""  # how the gateway authenticates clients, in its own words
+    egress_observable: bool = True  # the gateway sends outbound calls through HTTP(S)_PROXY
     digest: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -193,6 +194,7 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
         start=start,
         description=data.get("description", ""),
         key_model=data.get("key_model", ""),
+        egress_observable=bool(data.get("egress_observable", True)),
         digest=digest,
         raw=data,
     )

@@ -47,12 +47,14 @@ def bearer_token(value: str) -> str:
     return token.strip() if scheme.lower() in {"bearer", "token", "basic"} and token else value
 
 
-def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]],
+                   secrets: Iterable[str] = ()) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
+    secrets = tuple(secrets)
     clean: dict[str, str] = {}
     for name, value in items:
         lower = name.lower()
-        clean[lower] = redacted(bearer_token(value)) if lower in SECRET_HEADERS else scrub(value)
+        clean[lower] = redacted(bearer_token(value)) if lower in SECRET_HEADERS else scrub(value, secrets)
     return clean
 
 

@@ -20,7 +20,7 @@ from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
 from harness.redact import scrub
-from harness.registry import catalogue, load_suites
+from harness.registry import Check, catalogue, load_suites
 from harness.report.runjson import build_run, now_iso, tree_digest, write_run
 from harness.session import Session, open_session
 
@@ -72,13 +72,31 @@ def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
         sink = io.StringIO()
         with environ(ENV_VAR, session.env.to_json()), contextlib.redirect_stdout(sink):
             code = pytest.main(pytest_args(options, ini), plugins=[collector])
+    if code == pytest.ExitCode.USAGE_ERROR:
+        raise ConfigError(f"pytest refused the selection (-k {options.keyword!r}?): "
+                          + " ".join(sink.getvalue().split())[-200:])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
                     pytest.ExitCode.NO_TESTS_COLLECTED):
-        tail = " | ".join(sink.getvalue().strip().splitlines()[-4:])
-        raise ConfigError(f"{options.suites}: running the suites failed ({code!r}): {tail}")
-    order = list(load_suites(options.suites))
-    return sorted(collector.outcomes.values(),
+        tail = " ".join(sink.getvalue().split())[-300:]
+        raise ConfigError(f"{options.suites}: running the suites failed ({code.name}): {tail}")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED or not collector.collected:
+        raise ConfigError(f"no check matches -k {options.keyword!r}" if options.keyword
+                          else f"{options.suites}: no checks collected")
+    catalogue_now = load_suites(options.suites)
+    outcomes = dict(collector.outcomes)
+    for check_id in collector.ids:
+        if check_id not in outcomes and check_id in catalogue_now:
+            outcomes[check_id] = lost_outcome(catalogue_now[check_id])
+    order = list(catalogue_now)
+    return sorted(outcomes.values(),
                   key=lambda o: order.index(o.check_id) if o.check_id in order else len(order))
+
+
+def lost_outcome(check: Check) -> Outcome:
+    """A check that was collected but never reported: its worker died. Never silently dropped."""
+    return Outcome(check.id, check.title, check.level, check.category, "error", 0.0,
+                   message="harness could not decide: the check's test process ended before it reported",
+                   spec=check.spec)
 
 
 def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> None:
@@ -91,8 +109,29 @@ def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> N
     target.write_text(scrub(text[-200_000:], secrets_), encoding="utf-8")
 
 
+def check_keyword(keyword: str | None) -> None:
+    """Refuse a malformed -k before anything starts (pytest would say so only mid-run)."""
+    if not keyword:
+        return
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own -k grammar
+
+        Expression.compile(keyword)
+    except ImportError:  # pragma: no cover - a pytest without it: pytest itself will judge
+        return
+    except SyntaxError as exc:
+        raise ConfigError(f"-k {keyword!r}: not a valid selection ({exc.msg})") from exc
+
+
+def check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out must be a directory, and this is a file")
+
+
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the catalogue against the profile's gateway; return the run.json document."""
+    check_keyword(options.keyword)
+    check_out_dir(options.out)
     load_suites(options.suites)
     if not catalogue():
         raise ConfigError(f"{options.suites}: no checks registered")

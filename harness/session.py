@@ -56,7 +56,8 @@ def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, s
 def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                  environ: Mapping[str, str] | None = None,
                  app_factory: AppFactory | None = None,
-                 template_vars: dict[str, object] | None = None) -> Iterator[Session]:
+                 template_vars: dict[str, object] | None = None,
+                 upstream_ports: dict[str, int] | None = None) -> Iterator[Session]:
     environ = os.environ if environ is None else environ
     profile = load_profile(profile_path)
     cassettes = load_cassettes(cassettes_dir)
@@ -67,7 +68,8 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     provider_keys = {p: f"sk-gwconf-{p}-{secrets.token_hex(12)}"
                      for p in ("dashscope", "dashscope-intl", "dashscope-us", "openai", "replicate")}
     workdir.mkdir(parents=True, exist_ok=True)
-    with start_upstreams(cassettes, cassettes_dir / "files") as upstreams:
+    client_keys = tuple(k for k in (key_a, key_b) if k)
+    with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys) as upstreams:
         sink = start_sink()
         port = (profile.start.port if profile.start and profile.start.port else free_port())
         values = {
@@ -86,6 +88,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             upstream_urls=upstreams.urls,
             provider_keys=provider_keys,
             egress_url=sink.url,
+            gateway_started=starts,
             files_dir=str((cassettes_dir / "files").resolve()),
             headers={k: render(v, values) for k, v in profile.headers.items()},
             route_headers={r.alias: {k: render(v, values) for k, v in r.headers.items()}

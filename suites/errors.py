@@ -13,6 +13,7 @@ from harness.checklib import (
     describe,
     failure_text,
     is_error_envelope,
+    json_object,
     short,
 )
 from harness.context import CheckContext
@@ -147,6 +148,9 @@ def retry_after_survives(t: CheckContext) -> None:
     alias = t.route("openai", "image.generate").alias
     response = faulty_request(t, "error-429", alias)
     if response.status_code == 200:
+        # The scenario answers 429 to every attempt, so a 200 must carry real images to count.
+        t.expect(json_object(response).get("data"), "A 200 after a 429 must be a real result.",
+                 "data[] from a successful retry", short(response.text))
         t.note("the gateway retried and succeeded: acceptable")
         return
     retry_after = response.headers.get("retry-after")
@@ -178,6 +182,9 @@ def upstream_timeout_is_bounded(t: CheckContext) -> None:
         t.fail("An upstream that hangs must not hang the client.",
                f"an answer within {t.profile.timeouts.request:g}s", str(exc))
     t.expect_played("fault-hang", f"{response.status_code} {short(response.text)}")
+    t.expect(response.status_code >= 400,
+             "The gateway must give up on the upstream, not wait out its hang and relay what follows.",
+             "an error before the upstream's hang ends", f"{response.status_code} {short(response.text)}")
     t.note(f"answered {response.status_code} after {response.elapsed.total_seconds():.1f}s")
 
 

@@ -65,11 +65,9 @@ def arrives_where_read(body: dict[str, Any], name: str) -> bool:
 
 
 def refused(result: JobResult, name: str) -> bool:
-    """The gateway said no, naming the field: a 4xx, or a failed job whose error names it."""
+    """The gateway said no and named the field: a 4xx or a failed job whose error names it."""
     status = result.submit.status_code if result.submit is not None else 0
-    if 400 <= status < 500:
-        return True
-    return result.status == "failed" and name in failure_text(result)
+    return (400 <= status < 500 or result.status == "failed") and name in failure_text(result)
 
 
 def vendor_parameter_arrives(t: CheckContext, name: str, value: Any) -> None:

@@ -9,6 +9,7 @@ from harness.checklib import (
     SPEC_QWEN_IMAGE,
     dashscope_parameters,
     is_error_envelope,
+    json_object,
     paths,
     short,
     submits,
@@ -54,6 +55,9 @@ def fall_back(t: CheckContext, scenario: str, **params: object) -> tuple[Fallbac
         t.fail("The fallback must answer within the profile's bound.", "an answer", str(exc))
     sent = sorted(submits(t.upstream()), key=lambda r: r.seq)
     t.note("chain: " + " -> ".join(paths(sent)))
+    t.expect(any(r.provider == first.provider and r.scenario == scenario for r in sent),
+             f"The chain must start at its first target, which answers {scenario}.",
+             f"{first.provider} playing {scenario} first", ", ".join(paths(sent)) or "no upstream request")
     return fallback, sent, result
 
 
@@ -114,7 +118,11 @@ def exhausted_chain_reports_last_failure(t: CheckContext) -> None:
         response = t.client.post_image(fallback.alias, t.prompt(scenario="error-500"))
     except GatewayTimeout as exc:
         t.fail("The chain must answer within the profile's bound.", "an answer", str(exc))
-    body = response.json() if "json" in response.headers.get("content-type", "") else None
+    tried = {r.provider for r in t.upstream() if r.scenario == "error-500"}
+    t.expect(tried >= {target.provider for target in fallback.targets},
+             "Every target of the chain must be tried before giving up.",
+             ", ".join(target.provider for target in fallback.targets), ", ".join(sorted(tried)) or "none")
+    body = json_object(response)
     t.expect(response.status_code >= 500 and is_error_envelope(body),
              "An exhausted chain must answer one 5xx error envelope.", "5xx {error: {...}}",
              f"{response.status_code} {short(response.text)}")

@@ -11,6 +11,7 @@ from harness.checklib import (
     SPEC_QWEN_IMAGE,
     dashscope_parameters,
     decode_b64,
+    describe,
     short,
     submits,
 )
@@ -114,7 +115,14 @@ def chat_response_is_chat_completion(t: CheckContext) -> None:
 @check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
 def no_provider_fields_leak_into_response(t: CheckContext) -> None:
     """Image responses carry no provider-internal fields (output, request_id, task_id, urls)."""
+    judged = 0
     for alias, result in image_results(t):
+        if result.status != "succeeded":
+            t.note(f"{alias}: no successful answer to judge ({describe(result)})")
+            continue
+        judged += 1
         leaked = [f for f in PROVIDER_FIELDS if f in result.images_response]
         t.expect(not leaked, f"The answer for {alias} must not carry the provider's raw shape.",
                  "only ImagesResponse fields", f"provider fields {leaked}")
+    t.expect(judged, "At least one image answer must succeed for its shape to be judged.",
+             "a successful image answer", "none succeeded")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from harness.checklib import DASHSCOPE_TASK_MODELS, SPEC_OWASP_API1, short
+from harness.checklib import DASHSCOPE_TASK_MODELS, SPEC_OWASP_API1, json_object, short
 from harness.context import CheckContext
 from harness.errors import CheckSkipped
 from harness.redact import fingerprint
@@ -41,10 +41,14 @@ def client_key_is_not_forwarded(t: CheckContext) -> None:
             t.client.generate_image(route.alias, t.prompt())
         elif route.capability == "chat":
             t.client.chat(route.alias, t.prompt("Say hello."))
-    mark = fingerprint(t.env.api_key)
-    leaked = [f"{r.provider} {r.method} {r.path}" for r in t.upstream() if mark in str(r.headers) + str(r.body)]
+    t.expect(t.upstream(), "The requests must reach the providers for the check to see what travels.",
+             "upstream requests", "no upstream request")
+    # Every request of the run so far, marked or not: a key forwarded on a side call counts too.
+    marks = [fingerprint(k) for k in (t.env.api_key, t.env.api_key_b) if k]
+    leaked = [f"{r.provider} {r.method} {r.path}" for r in t.captures.all()
+              if any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks)]
     t.expect(not leaked, "The client's key must stay at the gateway.", "no client key upstream",
-             "client key seen in " + ", ".join(leaked))
+             "client key seen in " + ", ".join(sorted(set(leaked))))
 
 
 def tails(ids: list[str]) -> list[str]:
@@ -83,7 +87,7 @@ def job_ids_are_not_guessable(t: CheckContext) -> None:
         response = t.client.request("POST", "/v1/images/generations", params=dict(t.client.dialect.submit_query),
                                     json={"model": alias, "prompt": t.prompt(scenario="image-async")},
                                     headers=t.client.model_headers(alias))
-        job_id = response.json().get(t.client.dialect.id_field) if response.status_code < 300 else None
+        job_id = json_object(response).get(t.client.dialect.id_field) if response.status_code < 300 else None
         if isinstance(job_id, str):
             ids.append(job_id)
     t.expect(len(ids) == 4, "Every submit must return a job id.", "4 job ids", str(ids))

@@ -254,7 +254,8 @@ mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004"
                                 "ASYNC-010", "ASYNC-011", "ERR-015"},
        gateway=MissingAsyncHeader)
 mutant("job-id-dropped", UNFOLLOWABLE | {"ERR-015", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "SEC-001",
-                                        "SEC-003"}, app=DropsJobId)
+                                        "SEC-003", "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010",
+                                        "NORM-007"}, app=DropsJobId)
 mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
        gateway=FailedAsSuccess)
 mutant("never-finishing-task-hangs", {"ASYNC-005"}, gateway=NeverGivesUp)
@@ -480,8 +481,9 @@ mutant("raw-provider-error-passed-through", {"ERR-001", "ERR-002", "ERR-003", "E
                                              "ERR-011", "FALLBACK-005"}, gateway=RawErrorPassthrough)
 # Success on a provider fault also hides failed and never-finishing tasks, and stops fallbacks.
 mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
-                               "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-015", "FALLBACK-002",
-                               "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"}, gateway=SuccessOnUpstreamFault)
+                               "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "ERR-015",
+                               "FALLBACK-002", "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},
+       gateway=SuccessOnUpstreamFault)
 mutant("retry-after-dropped", {"ERR-011"}, gateway=DropsRetryAfter)
 mutant("provider-key-echoed-in-error", {"ERR-014"}, gateway=EchoesProviderKey)
 mutant("upstream-timeout-unbounded", {"ERR-007", "ERR-010", "ERR-013", "FALLBACK-003"}, gateway=LongUpstreamTimeout)

@@ -129,3 +129,14 @@ def test_report_of_a_non_run_file(tmp_path: Path) -> None:
     bogus.write_text('{"hello": 1}')
     one_line_error(gwconf("report", str(bogus), "--out", str(tmp_path / "r")), "run.json")
     one_line_error(gwconf("diff", str(bogus), str(bogus)), "run.json")
+
+
+def test_bad_selection_and_out_file_are_one_line_errors(tmp_path: Path) -> None:
+    profile = str(PROJECT_ROOT / "gateways" / "reference.toml")
+    one_line_error(gwconf("run", "--gateway", profile, "-k", "MAP-001 and ("), "-k", "not a valid selection")
+    one_line_error(gwconf("run", "--gateway", profile, "-k", "NO-SUCH-999", "--out", str(tmp_path / "o")),
+                   "no check matches")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    one_line_error(gwconf("run", "--gateway", profile, "--out", str(a_file)), "must be a directory")
+    one_line_error(gwconf("report", str(a_file), "--out", str(a_file)), "must be a directory")

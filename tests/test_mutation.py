@@ -51,3 +51,30 @@ def test_every_registered_check_is_failed_by_some_mutant() -> None:
 
 def test_catalogue_is_large_enough() -> None:
     assert len(load_suites(SUITES_DIR)) >= 25
+
+
+# The same defects must show through a sync gateway, where "200 with no images" is the usual
+# disguise of a failure (both audited gateways are sync).
+SYNC_MUTANTS = {
+    "failed-task-as-200-empty": {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
+    "never-finishing-task-hangs": {"ASYNC-005"},
+    "200-on-upstream-500": {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
+                            "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "FALLBACK-002",
+                            "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},
+}
+
+
+@pytest.fixture(scope="module")
+def sync_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sync")
+    text = PROFILE.read_text().replace('dialect = "jobs"', 'dialect = "sync"')
+    (folder / "reference.toml").write_text(text)
+    (folder / "reference.config.json.j2").write_text((GATEWAYS_DIR / "reference.config.json.j2").read_text())
+    return folder / "reference.toml"
+
+
+@pytest.mark.parametrize("name", sorted(SYNC_MUTANTS))
+def test_mutant_fails_the_same_checks_through_a_sync_gateway(name: str, sync_profile: Path) -> None:
+    mutant, _ = MUTANTS[name]
+    outcomes = run_in_process(sync_profile, mutant.factory(), timeouts=FAST, template_vars=TEMPLATE)
+    assert set(not_passed(outcomes)) == SYNC_MUTANTS[name]

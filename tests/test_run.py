@@ -122,3 +122,18 @@ def test_echoed_provider_key_is_caught_and_redacted_in_reports(tmp_path: Path) -
                    check=True, capture_output=True, timeout=60, cwd=PROJECT_ROOT)
     for path in [run_path, *(tmp_path / "r").iterdir()]:
         assert "sk-gwconf-" not in path.read_text(), path
+
+
+def test_a_check_whose_worker_dies_is_an_error_not_a_silent_pass(tmp_path: Path) -> None:
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "dying.py").write_text(
+        "import os\n"
+        "from harness.registry import MUST, check\n\n"
+        "@check('MAP-901', MUST, needs='any', spec='https://example.invalid/spec')\n"
+        "def passes(t):\n    'Passes.'\n\n"
+        "@check('MAP-902', MUST, needs='any', spec='https://example.invalid/spec')\n"
+        "def worker_dies(t):\n    'Kills its worker.'\n    os._exit(3)\n")
+    result = gwconf_run(tmp_path / "out", "-n", "2", "--suites", str(suites))
+    assert result.returncode == 1, result.stderr
+    assert outcomes(tmp_path / "out" / "run.json") == {"MAP-901": "pass", "MAP-902": "error"}

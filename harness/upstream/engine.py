@@ -127,6 +127,7 @@ class MockUpstream:
         captures: CaptureLog,
         files_dir: Path,
         region: str | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self.provider = provider
         self.cassettes = [c for c in cassettes if c.provider == provider.name]
@@ -135,6 +136,9 @@ class MockUpstream:
         self.captures = captures
         self.files_dir = files_dir
         self.region = region
+        # Keys the run knows (the clients'): scrubbed to fingerprints wherever they show up,
+        # whatever their shape, so a check can tell that one travelled.
+        self.secrets = secrets
         self.base_url = ""  # set by the server once the port is bound
         self.tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
@@ -178,9 +182,9 @@ class MockUpstream:
             provider=self.provider.name,
             method=req.method,
             path=req.path,
-            query=scrub_data(req.query),
-            headers=redact_headers(req.headers),
-            body=scrub_data(req.body),
+            query=scrub_data(req.query, self.secrets),
+            headers=redact_headers(req.headers, self.secrets),
+            body=scrub_data(req.body, self.secrets),
             token=token,
             scenario=cassette.scenario if cassette else None,
             region=self.region,

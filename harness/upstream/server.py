@@ -124,12 +124,12 @@ class UpstreamSet:
 
 
 def build_mocks(cassettes: Iterable[Cassette], files_dir: Path,
-                captures: CaptureLog) -> dict[str, MockUpstream]:
+                captures: CaptureLog, secrets: tuple[str, ...] = ()) -> dict[str, MockUpstream]:
     cassettes = list(cassettes)
-    mocks = {name: MockUpstream(cls(), cassettes, captures, files_dir)
+    mocks = {name: MockUpstream(cls(), cassettes, captures, files_dir, secrets=secrets)
              for name, cls in PROVIDERS.items()}
     for name, region in DASHSCOPE_REGIONS.items():
-        mocks[name] = MockUpstream(DashScope(), cassettes, captures, files_dir, region=region)
+        mocks[name] = MockUpstream(DashScope(), cassettes, captures, files_dir, region=region, secrets=secrets)
     return mocks
 
 
@@ -142,9 +142,9 @@ def consecutive_ports(first: int) -> dict[str, int]:
 
 
 def start_upstreams(cassettes: Iterable[Cassette], files_dir: Path,
-                    ports: dict[str, int] | None = None) -> UpstreamSet:
+                    ports: dict[str, int] | None = None, secrets: tuple[str, ...] = ()) -> UpstreamSet:
     captures = CaptureLog()
-    mocks = build_mocks(cassettes, files_dir, captures)
+    mocks = build_mocks(cassettes, files_dir, captures, secrets)
     upstreams = UpstreamSet(mocks, captures)
     try:
         for name, mock in mocks.items():
