@@ -41,6 +41,9 @@ def run(
     cassettes: Annotated[Path, typer.Option(help="cassette directory")] = CASSETTES_DIR,
     suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    upstream_port: Annotated[int | None, typer.Option(
+        min=1, max=65531, help="serve the mocks on this port and the next four (as `gwconf upstreams --port`), "
+        "for a gateway that is already running and configured with those URLs")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
@@ -56,7 +59,7 @@ def run(
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
-                                          quiet=quiet, progress=progress))
+                                          quiet=quiet, progress=progress, upstream_port=upstream_port))
         written = render_reports([document], out)
     except ConfigError as exc:
         fail_config(str(exc))
@@ -221,7 +224,7 @@ def record(
                                   models=list(spec["models"]), method=spec.get("method", "POST"),
                                   path=spec["path"], body=spec.get("body"), headers=spec.get("headers", {}),
                                   poll=poll, base_url=base_url)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{request}: not a recording request ({type(exc).__name__}: {exc})") from exc
         out = make_recording(recording, key, cassettes / provider / f"{scenario}.yaml", cassettes / "files",
                              source=base_url or "provider public API")

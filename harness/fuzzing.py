@@ -237,7 +237,9 @@ class Campaign:
     elapsed: float = 0.0
 
     def server_errors(self) -> list[FuzzCall]:
-        return [c for c in self.calls if c.status is not None and c.status >= 500]
+        """5xx answers, and connections the gateway dropped instead of answering."""
+        return [c for c in self.calls if (c.status is not None and c.status >= 500)
+                or (c.status is None and not c.timed_out)]
 
     def client_errors(self) -> list[FuzzCall]:
         return [c for c in self.calls if c.status is not None and 400 <= c.status < 500]

@@ -103,6 +103,18 @@ def record(spec: Recording, key: str, out: Path, files_dir: Path, source: str) -
         "provenance": {"kind": "live-recording", "source": source,
                        "note": f"recorded {time.strftime('%Y-%m-%d')} with gwconf record from {base}"},
     }
+    try:
+        record_calls(spec, base, headers, key, metadata, recorder, out)
+    except (httpx.HTTPError, ValueError) as exc:
+        out.unlink(missing_ok=True)
+        raise ConfigError(f"{base}: recording failed ({type(exc).__name__}: {exc})") from exc
+    localize_images(out, files_dir, spec.scenario)
+    load_cassette(out)
+    return out
+
+
+def record_calls(spec: Recording, base: str, headers: dict[str, str], key: str, metadata: dict[str, Any],
+                 recorder: vcr.VCR, out: Path) -> None:
     with recorder.use_cassette(str(out)) as cassette, httpx.Client(timeout=60) as http:
         answer = http.request(spec.method, base + spec.path, json=spec.body, headers=headers)
         task_id, poll_path = task_of(spec.provider, answer.json()) if answer.status_code < 400 else (None, None)
@@ -114,9 +126,6 @@ def record(spec: Recording, key: str, out: Path, files_dir: Path, source: str) -
                     break
                 time.sleep(spec.poll_interval)
         cassette.get_metadata("gwconf", metadata)
-    localize_images(out, files_dir, spec.scenario)
-    load_cassette(out)
-    return out
 
 
 def localize_images(cassette_path: Path, files_dir: Path, scenario: str) -> None:

@@ -23,6 +23,7 @@ from harness.redact import scrub
 from harness.registry import Check, catalogue, load_suites
 from harness.report.runjson import build_run, now_iso, tree_digest, write_run
 from harness.session import Session, open_session
+from harness.upstream.server import consecutive_ports
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RunOptions:
     workers: int = 1
     quiet: bool = False
     progress: Any = None
+    upstream_port: int | None = None  # fixed mock ports, for a gateway configured by hand
     extra_pytest_args: list[str] = field(default_factory=list)
 
 
@@ -139,7 +141,8 @@ def run(options: RunOptions) -> dict[str, Any]:
     started_at = now_iso()
     # The rendered gateway config holds keys: it lives in a private temp dir, never in `out`.
     with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
-            options.profile, options.cassettes, Path(tmp)) as session:
+            options.profile, options.cassettes, Path(tmp),
+            upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
         outcomes = execute_suites(session, options)
         gateway = {
             "name": session.profile.name,

@@ -22,9 +22,10 @@ def fuzz(t: CheckContext) -> Campaign:
     t.note(run.describe())
     for note in run.notes:
         t.note(note)
-    if not (run.answered() or run.slow()):
-        first = run.calls[0].summary() if run.calls else "no request was sent"
-        raise UpstreamUnavailable(f"no fuzz request was answered ({first})")
+    if not run.calls:
+        raise UpstreamUnavailable("no fuzz request was sent")
+    if not run.answered() and not run.slow():
+        raise UpstreamUnavailable(f"no fuzz request was answered ({run.calls[0].summary()})")
     return run
 
 

@@ -45,3 +45,16 @@ def test_reference_in_sync_dialect_passes_or_skips_everything(tmp_path: Path) ->
     assert {o.check_id: o.message for o in outcomes if o.outcome not in ("pass", "skip")} == {}
     # Only the checks about jobs themselves have nothing to look at in a sync gateway.
     assert {o.check_id for o in outcomes if o.outcome == "skip"} == {"ASYNC-006", "ERR-015", "SEC-001", "SEC-003"}
+
+
+def test_unimplemented_dialects_are_refused_at_load_time(tmp_path: Path) -> None:
+    import pytest
+
+    from harness.errors import ConfigError
+    from harness.profile import load_profile
+
+    for name in ("passthrough", "openai-videos"):
+        profile = tmp_path / f"{name}.toml"
+        profile.write_text((GATEWAYS_DIR / "reference.toml").read_text().replace('"jobs"', f'"{name}"'))
+        with pytest.raises(ConfigError, match="not implemented yet"):
+            load_profile(profile)
