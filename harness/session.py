@@ -69,7 +69,11 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                      for p in ("dashscope", "dashscope-intl", "dashscope-us", "openai", "replicate")}
     workdir.mkdir(parents=True, exist_ok=True)
     client_keys = tuple(k for k in (key_a, key_b) if k)
-    with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys) as upstreams:
+    # Mocks for a gateway gwconf starts know its provider keys and refuse others, as the real
+    # services do; a gateway configured by hand has keys of its own, so its mocks accept any.
+    mock_keys = provider_keys if starts else None
+    with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys,
+                         mock_keys) as upstreams:
         sink = start_sink()
         port = (profile.start.port if profile.start and profile.start.port else free_port())
         values = {

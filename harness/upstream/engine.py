@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from harness.capture import CapturedRequest, CaptureLog
 from harness.cassette import FILES_HOST, Cassette, Interaction
 from harness.markers import Marker, find_marker
-from harness.redact import redact_headers, scrub_data
+from harness.redact import bearer_token, redact_headers, scrub_data
 
 log = logging.getLogger("gwconf.upstream")
 
@@ -106,6 +106,9 @@ class Provider:
     def unknown_task(self, task_id: str) -> Reply:
         return self.error(404, "NotFound", f"task {task_id} not found")
 
+    def invalid_key(self, req: ParsedRequest) -> Reply:
+        return self.error(401, "InvalidApiKey", "Invalid API-key provided.", req.path)
+
     def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:
         """A provider-side rejection of a request the cassette's route would otherwise answer."""
         return None
@@ -128,6 +131,7 @@ class MockUpstream:
         files_dir: Path,
         region: str | None = None,
         secrets: tuple[str, ...] = (),
+        key: str | None = None,
     ) -> None:
         self.provider = provider
         self.cassettes = [c for c in cassettes if c.provider == provider.name]
@@ -139,6 +143,9 @@ class MockUpstream:
         # Keys the run knows (the clients'): scrubbed to fingerprints wherever they show up,
         # whatever their shape, so a check can tell that one travelled.
         self.secrets = secrets
+        # The provider key this mock expects, as the real service does (regions included); None
+        # accepts any key (`gwconf upstreams`, the SDK fidelity tests).
+        self.key = key
         self.base_url = ""  # set by the server once the port is bound
         self.tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
@@ -207,6 +214,8 @@ class MockUpstream:
                ) -> tuple[Reply, Cassette | None, str | None, str | None]:
         """The reply, the cassette that gave it, the check token, and the task id involved."""
         token = req.marker.token if req.marker else None
+        if self.key is not None and bearer_token(req.headers.get("authorization", "")) != self.key:
+            return self.provider.invalid_key(req), None, token, None
         task_id = self.provider.poll_id(req.method, req.path)
         if task_id is not None:
             with self._lock:

@@ -49,6 +49,9 @@ class OpenAI(Provider):
         return self.error(400, "invalid_request_error",
                           f"Invalid URL ({req.method} {req.path}) for this model")
 
+    def invalid_key(self, req: ParsedRequest) -> Reply:
+        return self.error(401, "invalid_api_key", "Incorrect API key provided.")
+
     def unknown_task(self, task_id: str) -> Reply:
         return self.error(404, "video_not_found", f"Video with id '{task_id}' not found.")
 

@@ -51,6 +51,9 @@ class Replicate(Provider):
     def wrong_endpoint(self, req: ParsedRequest, cassette: object) -> Reply:
         return self.unknown_route(req)
 
+    def invalid_key(self, req: ParsedRequest) -> Reply:
+        return self.error(401, "Unauthenticated", "You did not pass a valid authentication token")
+
     def unknown_task(self, task_id: str) -> Reply:
         return self.error(404, "Not found", "The requested resource could not be found.")
 

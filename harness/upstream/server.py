@@ -123,13 +123,15 @@ class UpstreamSet:
         self.stop()
 
 
-def build_mocks(cassettes: Iterable[Cassette], files_dir: Path,
-                captures: CaptureLog, secrets: tuple[str, ...] = ()) -> dict[str, MockUpstream]:
+def build_mocks(cassettes: Iterable[Cassette], files_dir: Path, captures: CaptureLog,
+                secrets: tuple[str, ...] = (), keys: dict[str, str] | None = None) -> dict[str, MockUpstream]:
     cassettes = list(cassettes)
-    mocks = {name: MockUpstream(cls(), cassettes, captures, files_dir, secrets=secrets)
+    keys = keys or {}
+    mocks = {name: MockUpstream(cls(), cassettes, captures, files_dir, secrets=secrets, key=keys.get(name))
              for name, cls in PROVIDERS.items()}
     for name, region in DASHSCOPE_REGIONS.items():
-        mocks[name] = MockUpstream(DashScope(), cassettes, captures, files_dir, region=region, secrets=secrets)
+        mocks[name] = MockUpstream(DashScope(), cassettes, captures, files_dir, region=region, secrets=secrets,
+                                   key=keys.get(name))
     return mocks
 
 
@@ -142,9 +144,12 @@ def consecutive_ports(first: int) -> dict[str, int]:
 
 
 def start_upstreams(cassettes: Iterable[Cassette], files_dir: Path,
-                    ports: dict[str, int] | None = None, secrets: tuple[str, ...] = ()) -> UpstreamSet:
+                    ports: dict[str, int] | None = None, secrets: tuple[str, ...] = (),
+                    keys: dict[str, str] | None = None) -> UpstreamSet:
+    """Start every mock. With `keys` (mock name -> provider key) each mock answers its provider's
+    401 to any other key; `secrets` are scrubbed to fingerprints in what they capture."""
     captures = CaptureLog()
-    mocks = build_mocks(cassettes, files_dir, captures, secrets)
+    mocks = build_mocks(cassettes, files_dir, captures, secrets, keys)
     upstreams = UpstreamSet(mocks, captures)
     try:
         for name, mock in mocks.items():
