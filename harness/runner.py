@@ -143,7 +143,12 @@ def run(options: RunOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
-        outcomes = execute_suites(session, options)
+        try:
+            outcomes = execute_suites(session, options)
+        finally:
+            # Kept even when the suites could not run: it is what explains why.
+            if session.gateway is not None:
+                keep_gateway_log(session.gateway.log_path, options.out / "gateway.log", session.env.secrets)
         gateway = {
             "name": session.profile.name,
             "version": session.profile.raw.get("version"),
@@ -154,8 +159,6 @@ def run(options: RunOptions) -> dict[str, Any]:
             "key_model": session.profile.key_model,
         }
         secrets_ = session.env.secrets
-        if session.gateway is not None:
-            keep_gateway_log(session.gateway.log_path, options.out / "gateway.log", secrets_)
     document = build_run(
         outcomes,
         run_id=run_id,
