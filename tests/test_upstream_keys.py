@@ -35,3 +35,14 @@ def test_mocks_without_keys_accept_any_key(upstreams) -> None:
     response = httpx.post(upstreams.urls["dashscope"] + PATH, json=BODY, headers={"Authorization": "Bearer whatever"},
                           timeout=5)
     assert response.status_code == 200
+
+
+def test_a_canceled_task_polls_as_canceled(upstreams) -> None:
+    base = upstreams.urls["dashscope"]
+    body = {"model": "qwen-image-plus", "input": {"prompt": "x"}, "parameters": {}}
+    task = httpx.post(base + "/api/v1/services/aigc/text2image/image-synthesis", json=body,
+                      headers={"X-DashScope-Async": "enable"}, timeout=5).json()["output"]["task_id"]
+    assert httpx.post(f"{base}/api/v1/tasks/{task}/cancel", timeout=5).status_code == 200
+    polled = [httpx.get(f"{base}/api/v1/tasks/{task}", timeout=5).json()["output"] for _ in range(4)]
+    assert {p["task_status"] for p in polled} == {"CANCELED"}
+    assert not any("results" in p for p in polled)

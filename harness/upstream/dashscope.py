@@ -78,6 +78,14 @@ class DashScope(Provider):
                 "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
         return Reply(200, json.dumps(body).encode())
 
+    def as_canceled(self, reply: Reply) -> Reply:
+        body = json.loads(reply.body)
+        output = body.get("output", {})
+        output["task_status"] = "CANCELED"
+        for key in ("results", "code", "message"):
+            output.pop(key, None)
+        return Reply(200, json.dumps(body).encode(), reply.headers, reply.media_type)
+
     def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:
         is_async = req.headers.get("x-dashscope-async", "").lower() == "enable"
         if req.path in ASYNC_ONLY_PATHS and not is_async:

@@ -109,6 +109,10 @@ class Provider:
     def invalid_key(self, req: ParsedRequest) -> Reply:
         return self.error(401, "InvalidApiKey", "Invalid API-key provided.", req.path)
 
+    def as_canceled(self, reply: Reply) -> Reply:
+        """A poll answer for a task the client canceled (providers with a cancel route override)."""
+        return reply
+
     def check_request(self, req: ParsedRequest, cassette: Cassette) -> Reply | None:
         """A provider-side rejection of a request the cassette's route would otherwise answer."""
         return None
@@ -223,8 +227,10 @@ class MockUpstream:
                 if task is None:
                     return self.provider.unknown_task(task_id), None, token, None
                 interaction = task.next_poll()
-            return (self.render(interaction, task.id, task.cassette), task.cassette, task.token,
-                    task.id)
+            reply = self.render(interaction, task.id, task.cassette)
+            if task.canceled:
+                reply = self.provider.as_canceled(reply)
+            return reply, task.cassette, task.token, task.id
 
         route = (req.method, req.path)
         on_route = [c for c in self.cassettes if c.route == route]

@@ -63,6 +63,11 @@ class Replicate(Provider):
             return dataclasses.replace(task.final(), status=201)
         return task.cassette.submit
 
+    def as_canceled(self, reply: Reply) -> Reply:
+        body = json.loads(reply.body)
+        body.update(status="canceled", output=None)
+        return Reply(200, json.dumps(body).encode(), reply.headers, reply.media_type)
+
     def extra_routes(self, mock: MockUpstream) -> list[Route]:
         async def cancel(request: Request) -> Response:
             task = mock.get_task(request.path_params["prediction_id"])
