@@ -6,6 +6,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +24,14 @@ app.add_typer(cassettes_app, name="cassettes")
 EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
 
 
-def fail_config(message: str) -> None:
-    typer.echo(f"gwconf: error: {message}", err=True)
-    raise typer.Exit(EXIT_CONFIG)
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """A user mistake (ConfigError) becomes one line on stderr and exit 2."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"gwconf: error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
 
 
 @app.command()
@@ -54,16 +61,13 @@ def run(
     from harness.runner import RunOptions
     from harness.runner import run as execute
 
-    try:
+    with config_errors():
         base = Baseline.load(baseline) if baseline else None
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
                                           quiet=quiet, progress=progress, upstream_port=upstream_port))
         written = render_reports([document], out)
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
     if base is not None:
@@ -84,11 +88,8 @@ def checks(
     """Print the check catalogue."""
     from harness.registry import load_suites
 
-    try:
+    with config_errors():
         catalogue = load_suites(suites)
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     if as_json:
         typer.echo(json.dumps([c.to_dict() for c in catalogue.values()], indent=2))
         return
@@ -114,13 +115,10 @@ def upstreams(
     from harness.upstream import start_upstreams
     from harness.upstream.server import consecutive_ports
 
-    try:
+    with config_errors():
         loaded = load_cassettes(cassettes)
         ports = consecutive_ports(port) if port else None
         running = start_upstreams(loaded, cassettes / "files", ports)
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     for name, value in running.env().items():
         typer.echo(f"{name}={value}")
     sys.stdout.flush()
@@ -143,14 +141,11 @@ def report(
     from harness.report.render import render_reports
     from harness.report.runjson import read_run
 
-    try:
+    with config_errors():
         if out.exists() and not out.is_dir():
             raise ConfigError(f"{out}: --out must be a directory, and this is a file")
         documents = [read_run(p) for p in runs]
         written = render_reports(documents, out, [p.parent for p in runs])
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -164,11 +159,8 @@ def diff(
     from harness.report.diff import diff_runs
     from harness.report.runjson import read_run
 
-    try:
+    with config_errors():
         result = diff_runs(read_run(old), read_run(new))
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     for line in result.lines():
         typer.echo(line)
     raise typer.Exit(EXIT_FAILURES if result.has_regressions else EXIT_OK)
@@ -181,11 +173,8 @@ def cassettes_validate(
     """Check every cassette against the cassette schema and its provider's wire schemas."""
     from harness.cassette_check import validate_tree
 
-    try:
+    with config_errors():
         problems = validate_tree(directory)
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     for line in problems:
         typer.echo(line, err=True)
     if problems:
@@ -210,7 +199,7 @@ def record(
     from harness.record import Recording
     from harness.record import record as make_recording
 
-    try:
+    with config_errors():
         if not i_mean_it:
             raise ConfigError("recording calls the real provider and costs money: pass --live to confirm")
         if provider not in ("dashscope", "openai", "replicate"):
@@ -228,9 +217,6 @@ def record(
             raise ConfigError(f"{request}: not a recording request ({type(exc).__name__}: {exc})") from exc
         out = make_recording(recording, key, cassettes / provider / f"{scenario}.yaml", cassettes / "files",
                              source=base_url or "provider public API")
-    except ConfigError as exc:
-        fail_config(str(exc))
-        return
     typer.echo(f"wrote {out} (provenance: live-recording); review it, then run gwconf cassettes validate")
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import httpx
 
 from harness.capture import CapturedRequest
 from harness.egress import EgressAttempt, fetch_attempts
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
-from harness.gateway.client import GatewayClient
+from harness.gateway.client import GatewayClient, GatewayTimeout
 from harness.loopback import loopback_client
 from harness.markers import Marker, new_token
 from harness.outcome import Evidence
@@ -178,7 +180,16 @@ class CheckContext:
         if not condition:
             self.fail(requirement, expected, actual)
 
-    def fail(self, requirement: str, expected: str = "", actual: str = "") -> None:
+    @contextmanager
+    def bounded(self, requirement: str = "The gateway must answer within the profile's bound.") -> Iterator[None]:
+        """Where a check's subject is the answer itself, a client-side timeout is the gateway's
+        failure, not the harness being unable to decide."""
+        try:
+            yield
+        except GatewayTimeout as exc:
+            self.fail(requirement, f"an answer within {self.profile.timeouts.request:g}s", str(exc))
+
+    def fail(self, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
         self.evidence.expected = expected
         self.evidence.actual = actual
         raise CheckFailed(requirement, expected, actual)
