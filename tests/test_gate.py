@@ -272,3 +272,39 @@ def test_baseline_commands_refuse_bad_input_in_one_line(tmp_path: Path):
         assert len(lines) == 1 and lines[0].startswith("gwconf: error: "), result.stderr
         assert "Traceback" not in result.stderr
     assert json.loads(run_path.read_text())["format"] == "gwconf-run/1"  # a run.json is never overwritten
+
+
+# The published baselines, and a mutant of the reference against the reference's.
+
+PUBLISHED = {"litellm": "litellm-1.106.12", "portkey": "portkey-1.15.2", "reference": "reference"}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_audit_passes_its_baseline_and_the_baseline_is_current(name: str):
+    path = PROJECT_ROOT / "gateways" / f"{name}.expected.json"
+    run_path = PROJECT_ROOT / "reports" / PUBLISHED[name] / "run.json"
+    run = json.loads(run_path.read_text())
+    committed = baselines.load(path)
+    key, expectations = committed.select(run["gateway"].get("version"))
+    assert key == (run["gateway"].get("version") or "*")
+    assert judge(run, expectations, ratchet=True, pending_binding=True).passed
+    # `gwconf baseline update reports/.../run.json` would change nothing: regenerate it after a re-run
+    _, again = baselines.update(committed, run)
+    assert again.to_dict() == committed.to_dict(), f"run: gwconf baseline update {run_path.relative_to(PROJECT_ROOT)}"
+    assert set(expectations.expected) == {c["check_id"] for c in run["checks"] if c["outcome"] in ("fail", "error")}
+    result = gwconf("gate", str(run_path), "--baseline", str(path), "--ratchet", "--no-pending")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_reference_mutant_fails_the_gate_against_the_reference_baseline(tmp_path: Path):
+    from tests.mutants import MUTANTS
+    from tests.test_run import mutant_run
+
+    name = "size-not-converted"
+    run_path = mutant_run(name, tmp_path)
+    result = gwconf("gate", str(run_path), "--baseline", "gateways/reference.expected.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    regressed = {line.split()[2] for line in result.stdout.splitlines() if line.startswith("new failure: ")}
+    assert regressed == set(MUTANTS[name][1]) and "NORM-003" in regressed
+    assert result.stdout.startswith(f"gate FAILED against gateways/reference.expected.json [*]: {len(regressed)} "
+                                    "regression")
