@@ -141,3 +141,15 @@ def test_action_fails_the_job_when_the_gate_fails(installed: Path, tmp_path: Pat
     text = summary.read_text()
     assert "**Gate: ❌ failed**" in text and "**MAP-001** pass" in text
     assert "gwconf baseline update" in text
+
+
+def test_readme_ci_section_uses_the_action_with_its_inputs() -> None:
+    text = (PROJECT_ROOT / "README.md").read_text()
+    section = text[text.index("\n## CI gate\n"):]
+    section = section[:section.index("\n## ", 1)]
+    workflow = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    steps = workflow["jobs"]["gwconf"]["steps"]
+    step = next(s for s in steps if "/gwconf@" in s.get("uses", ""))
+    assert set(step["with"]) <= set(ACTION["inputs"])
+    assert {k for k, v in ACTION["inputs"].items() if v.get("required")} <= set(step["with"])
+    assert "gwconf baseline update" in section and "--ratchet" in section and "--no-pending" in section
