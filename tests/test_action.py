@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import schemas
 from harness.paths import PROJECT_ROOT
 
 ACTION = yaml.safe_load((PROJECT_ROOT / "action.yml").read_text())
@@ -126,6 +127,7 @@ def test_action_runs_against_a_baseline_and_appends_the_summary(installed: Path,
     document = json.loads((out / "run.json").read_text())
     assert [c["check_id"] for c in document["checks"]] == ["MAP-001"]
     assert document["gate"]["passed"] is True
+    assert schemas.errors("report", document) == []
 
 
 def test_action_fails_the_job_when_the_gate_fails(installed: Path, tmp_path: Path) -> None:

@@ -308,3 +308,16 @@ def test_a_reference_mutant_fails_the_gate_against_the_reference_baseline(tmp_pa
     assert regressed == set(MUTANTS[name][1]) and "NORM-003" in regressed
     assert result.stdout.startswith(f"gate FAILED against gateways/reference.expected.json [*]: {len(regressed)} "
                                     "regression")
+
+
+def test_run_refuses_a_baseline_without_a_set_for_the_gateway_version_before_starting(tmp_path: Path):
+    baseline = tmp_path / "reference.expected.json"
+    _, made = baselines.update(None, sample_run())  # a set for 1.2.3 only; the reference declares no version
+    baselines.write(made, baseline)
+    result = gwconf("run", "--gateway", "gateways/reference.toml", "--out", str(tmp_path / "out"),
+                    "--baseline", str(baseline), "-q")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"gwconf: error: {baseline}: no expectations for refgw version (none declared) (has: 1.2.3); "
+        "adopt this version with `gwconf baseline update RUN.json`"]
+    assert not (tmp_path / "out").exists(), "nothing ran"
