@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,9 @@ from harness.paths import PROJECT_ROOT
 from harness.report import baseline as baselines
 from harness.report.gate import judge
 from harness.report.runjson import write_run
+from tests.test_cli import gwconf
 from tests.test_report_diff import with_outcomes
 from tests.test_report_render import sample_run
-
-GWCONF = [sys.executable, "-m", "harness.cli"]
-
-
-def gwconf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GWCONF, *args], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
 
 
 def statuses(result) -> dict[str, str]:
