@@ -74,6 +74,8 @@ def run(
     from harness.runner import run as execute
 
     with config_errors():
+        if (ratchet or no_pending) and not baseline:
+            raise ConfigError("--ratchet and --no-pending judge a run against a baseline: pass --baseline too")
         base = load_baseline(baseline, gateway) if baseline else None
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
@@ -88,7 +90,7 @@ def run(
     print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
     if result is not None:
-        raise typer.Exit(gate_exit(result))
+        raise typer.Exit(gate_exit(result, out / "run.json"))
     raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
 
 
@@ -114,8 +116,8 @@ def judge_run(document: dict, base: Baseline, *, ratchet: bool, no_pending: bool
     return result
 
 
-def gate_exit(result: GateResult) -> int:
-    for line in result.lines():
+def gate_exit(result: GateResult, run_json: Path) -> int:
+    for line in result.lines(str(run_json)):
         typer.echo(line)
     return EXIT_OK if result.passed else EXIT_FAILURES
 
@@ -148,7 +150,7 @@ def gate_command(
         result = judge_run(document, baselines.load(baseline), ratchet=ratchet, no_pending=no_pending)
         if summary_file:
             append_summary(summary_file, render_markdown(with_optional_fields(document)))
-    raise typer.Exit(gate_exit(result))
+    raise typer.Exit(gate_exit(result, run_json))
 
 
 @baseline_app.command("update")

@@ -234,7 +234,9 @@ def test_gate_command_judges_a_stored_run(tmp_path: Path):
     fixed = write_run(with_outcomes(run, MAP_003="pass"), tmp_path / "fixed.json")
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
-    assert gwconf("gate", str(fixed), "--baseline", str(baseline)).returncode == 0
+    lenient = gwconf("gate", str(fixed), "--baseline", str(baseline))
+    assert lenient.returncode == 0
+    assert f"to tighten the baseline: gwconf baseline update {fixed} --baseline {baseline}" in lenient.stdout
     ratchet = gwconf("gate", str(fixed), "--baseline", str(baseline), "--ratchet", "--summary-file", str(summary))
     assert ratchet.returncode == 1
     assert "expected failure now passes: MAP-003" in ratchet.stdout
@@ -314,3 +316,10 @@ def test_run_refuses_a_baseline_without_a_set_for_the_gateway_version_before_sta
         f"gwconf: error: {baseline}: no expectations for refgw version (none declared) (has: 1.2.3); "
         "adopt this version with `gwconf baseline update RUN.json`"]
     assert not (tmp_path / "out").exists(), "nothing ran"
+
+
+def test_ratchet_and_no_pending_need_a_baseline(tmp_path: Path):
+    for flag in ("--ratchet", "--no-pending"):
+        result = gwconf("run", "--gateway", "gateways/reference.toml", "--out", str(tmp_path), flag)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+            "gwconf: error: --ratchet and --no-pending judge a run against a baseline: pass --baseline too"]

@@ -61,12 +61,14 @@ class GateResult:
         return (f"gate {verdict} against {self.baseline} [{self.version_key}]"
                 + (f": {counts}" if counts else ": nothing to report"))
 
-    def lines(self) -> list[str]:
+    def lines(self, run_json: str = "RUN.json") -> list[str]:
         """The gate as plain text: the headline, then every entry but the expected ones."""
         out = [self.headline()]
         out += [e.line() for s in STATUSES[:-1] for e in self.with_status(s)]
-        if self.with_status("fixed") and not self.ratchet:
-            out.append("tighten the baseline: gwconf baseline update RUN.json --baseline " + self.baseline)
+        if self.with_status("fixed") or self.with_status("pending"):
+            what = " and ".join(w for w, s in (("tighten", "fixed"), ("adopt new checks into", "pending"))
+                                if self.with_status(s))
+            out.append(f"to {what} the baseline: gwconf baseline update {run_json} --baseline {self.baseline}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
