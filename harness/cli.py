@@ -9,17 +9,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from harness.errors import ConfigError
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 
+if TYPE_CHECKING:
+    from harness.report.baseline import Baseline
+    from harness.report.gate import GateResult
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Conformance and contract tests for AI gateways.")
 cassettes_app = typer.Typer(no_args_is_help=True, help="Work with provider cassettes.")
 app.add_typer(cassettes_app, name="cassettes")
+baseline_app = typer.Typer(no_args_is_help=True, help="Keep a CI baseline of expected failures.")
+app.add_typer(baseline_app, name="baseline")
 
 EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
 
@@ -51,33 +57,130 @@ def run(
     upstream_port: Annotated[int | None, typer.Option(
         min=1, max=65531, help="serve the mocks on this port and the next four (as `gwconf upstreams --port`), "
         "for a gateway that is already running and configured with those URLs")] = None,
+    ratchet: Annotated[bool, typer.Option(help="with --baseline: an expected failure that now passes fails "
+                                          "the run (tighten the baseline)")] = False,
+    no_pending: Annotated[bool, typer.Option("--no-pending", help="with --baseline: a failing check the "
+                                             "baseline has not adopted yet fails the run")] = False,
+    summary_file: Annotated[Path | None, typer.Option(help="append the Markdown summary to this file "
+                                                      "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
 
     from harness.report.console import Progress, print_summary
-    from harness.report.diff import Baseline, gate
     from harness.report.render import render_reports
+    from harness.report.runjson import write_run
     from harness.runner import RunOptions
     from harness.runner import run as execute
 
     with config_errors():
-        base = Baseline.load(baseline) if baseline else None
+        if (ratchet or no_pending) and not baseline:
+            raise ConfigError("--ratchet and --no-pending judge a run against a baseline: pass --baseline too")
+        base = load_baseline(baseline, gateway) if baseline else None
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
                                           quiet=quiet, progress=progress, upstream_port=upstream_port))
+        result = judge_run(document, base, ratchet=ratchet, no_pending=no_pending) if base else None
+        if result is not None:
+            write_run(document, out / "run.json")  # now with its gate section
         written = render_reports([document], out)
+        if summary_file:
+            append_summary(summary_file, (out / "report.md").read_text(encoding="utf-8"))
     print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
-    if base is not None:
-        new = gate(document, base)
-        for entry in new:
-            typer.echo(f"new failure: {entry['check_id']} {entry['outcome']}: {entry['title']}")
-        for check_id in base.stale(document):
-            typer.echo(f"baseline entry no longer needed: {check_id}")
-        raise typer.Exit(EXIT_FAILURES if new else EXIT_OK)
+    if result is not None:
+        raise typer.Exit(gate_exit(result, out / "run.json"))
     raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
+
+
+def load_baseline(path: Path, profile: Path | None = None) -> Baseline:
+    """Read a baseline; with the profile at hand, refuse a version it has no set for before running."""
+    from harness.profile import load_profile
+    from harness.report import baseline
+
+    loaded = baseline.load(path)
+    if profile is not None:
+        loaded.select(load_profile(profile).raw.get("version"))
+    return loaded
+
+
+def judge_run(document: dict, base: Baseline, *, ratchet: bool, no_pending: bool) -> GateResult:
+    """Judge a run against its version's expectation set, and record the verdict in the document."""
+    from harness.report.gate import judge
+
+    key, expectations = base.select(document["gateway"].get("version"))
+    result = judge(document, expectations, baseline=base.path, version_key=key, ratchet=ratchet,
+                   pending_binding=no_pending)
+    document["gate"] = result.to_dict()
+    return result
+
+
+def gate_exit(result: GateResult, run_json: Path) -> int:
+    for line in result.lines(str(run_json)):
+        typer.echo(line)
+    return EXIT_OK if result.passed else EXIT_FAILURES
+
+
+def append_summary(path: Path, markdown: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as summary:
+            summary.write(markdown.rstrip("\n") + "\n\n")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot append the summary ({exc.strerror})") from exc
+
+
+@app.command("gate")
+def gate_command(
+    run_json: Annotated[Path, typer.Argument(metavar="RUN.json", help="a run.json")],
+    baseline: Annotated[Path, typer.Option(help="baseline file (or a previous run.json)")],
+    ratchet: Annotated[bool, typer.Option(help="an expected failure that now passes fails the gate")] = False,
+    no_pending: Annotated[bool, typer.Option("--no-pending", help="a failing check the baseline has not "
+                                             "adopted yet fails the gate")] = False,
+    summary_file: Annotated[Path | None, typer.Option(help="append the Markdown summary to this file")] = None,
+) -> None:
+    """Judge a stored run.json against a baseline, offline: exit 1 when the gate fails."""
+    from harness.report import baseline as baselines
+    from harness.report.markdown import render_markdown
+    from harness.report.render import with_optional_fields
+    from harness.report.runjson import read_run
+
+    with config_errors():
+        document = read_run(run_json)
+        result = judge_run(document, baselines.load(baseline), ratchet=ratchet, no_pending=no_pending)
+        if summary_file:
+            append_summary(summary_file, render_markdown(with_optional_fields(document)))
+    raise typer.Exit(gate_exit(result, run_json))
+
+
+@baseline_app.command("update")
+def baseline_update(
+    run_json: Annotated[Path, typer.Argument(metavar="RUN.json", help="the run to tighten the baseline with")],
+    baseline: Annotated[Path | None, typer.Option(help="baseline file to update or create (default: "
+                                                  "gateways/NAME.expected.json beside the run's profile)")
+                        ] = None,
+) -> None:
+    """Tighten a baseline with a run: drop expectations that now pass, adopt the run's checks."""
+    from harness.report import baseline as baselines
+    from harness.report.runjson import read_run
+
+    with config_errors():
+        document = read_run(run_json)
+        path = baseline or baselines.default_path(document)
+        before = baselines.load(path) if path.exists() else None
+        if before is not None and before.is_run:
+            raise ConfigError(f"{path}: is a run.json, not a baseline file; pass another --baseline to write")
+        key, after = baselines.update(before, document)
+        baselines.write(after, path)
+    was = before.versions.get(key) if before else None
+    now = after.versions[key]
+    dropped = sorted(set(was.expected) - set(now.expected)) if was else []
+    added = sorted(set(now.expected) - set(was.expected)) if was else sorted(now.expected)
+    adopted = sorted(now.catalogue - (was.catalogue or frozenset())) if was and now.catalogue else []
+    typer.echo(f"wrote {path} [{key}]: {len(now.expected)} expected failures"
+               + (f"; dropped (now pass): {', '.join(dropped)}" if dropped else "")
+               + (f"; newly expected: {', '.join(added)}" if added else "")
+               + (f"; adopted: {', '.join(adopted)}" if adopted else ""))
 
 
 @app.command()
