@@ -454,7 +454,7 @@ class IgnoresRegion(ReferenceGateway):
 
 
 class CallsPublicHost(ReferenceGateway):
-    """Tries api.openai.com first for one model (openai/dall-e-3), then its configured upstream.
+    """Tries api.openai.com first for one model (openai/gpt-image-2-2026-04-21), then its configured upstream.
 
     The client still gets its image, so only egress capture sees the prompt leave for a public host
     (without the fallback the client would see a bare 502 and the fuzz checks would flake on it)."""
@@ -462,7 +462,7 @@ class CallsPublicHost(ReferenceGateway):
     async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         import httpx
 
-        if route.alias == "openai/dall-e-3":
+        if route.alias == "openai/gpt-image-2-2026-04-21":
             body = {**req.openai_body, **req.vendor, "model": route.upstream_model}
             try:
                 response = await self.http.post("https://api.openai.com/v1/images/generations", json=body,

@@ -31,7 +31,7 @@ REQUIRED_SCENARIOS = {
         "fault-hang", "fault-drop", "fault-malformed",
     },
     "openai": {
-        "image-url", "image-b64", "image-edit", "chat", "video", "video-failed",
+        "image-retired", "image-b64", "image-edit", "chat", "video",
         "error-400", "error-401", "error-403", "error-429", "error-500", "error-503",
         "fault-hang", "fault-drop", "fault-malformed",
     },
@@ -97,7 +97,7 @@ def test_error_and_fault_scenarios_are_never_defaults(shipped):
     by_name = {(c.provider, c.scenario): c for c in shipped}
     image_models = {
         "dashscope": set(by_name["dashscope", "image-sync"].models),
-        "openai": {*by_name["openai", "image-url"].models, *by_name["openai", "image-b64"].models},
+        "openai": set(by_name["openai", "image-b64"].models),
         "replicate": set(by_name["replicate", "prediction"].models),
     }
     for c in shipped:
@@ -171,7 +171,7 @@ def test_every_image_url_is_a_served_png(shipped):
             assert path.is_file(), where
             assert path.read_bytes().startswith(PNG_SIGNATURE), where
             count += 1
-    assert count >= 10  # the walk found the images at all
+    assert count >= 9  # the walk found the images at all
 
 
 def test_every_b64_json_is_a_shipped_file(shipped):
