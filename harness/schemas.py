@@ -53,7 +53,9 @@ ROUTES: tuple[RouteSchemas, ...] = (
                  "openai/chat-completion.request", "openai/chat-completion.response"),
     RouteSchemas("openai", "POST", re.compile(r"^/v1/videos$"), "openai/video.request", "openai/video"),
     RouteSchemas("openai", "GET", re.compile(r"^/v1/videos/[^/]+$"), None, "openai/video"),
-    RouteSchemas("replicate", "POST", re.compile(r"^/v1/(models/[^/]+/[^/]+/)?predictions$"),
+    RouteSchemas("replicate", "POST", re.compile(r"^/v1/predictions$"),
+                 "replicate/prediction-version.request", "replicate/prediction"),
+    RouteSchemas("replicate", "POST", re.compile(r"^/v1/models/[^/]+/[^/]+/predictions$"),
                  "replicate/prediction.request", "replicate/prediction"),
     RouteSchemas("replicate", "GET", re.compile(r"^/v1/predictions/[^/]+$"), None, "replicate/prediction"),
 )

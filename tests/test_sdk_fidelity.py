@@ -293,3 +293,46 @@ def test_replicate_sdk_rejects_an_unknown_status(replicate_with_unknown_status):
                                            input={"prompt": "an astronaut"})
     with pytest.raises(ValueError, match="status"):  # pydantic's ValidationError
         prediction.wait()
+
+
+# -- strictness through the SDKs: each documented refusal as the SDK surfaces it ---------------
+
+
+def test_dashscope_sdk_gets_invalid_parameter_for_n_outside_the_range(upstreams, dashscope_at):
+    dashscope_at(upstreams.urls["dashscope"])
+    answer = MultiModalConversation.call(
+        model="qwen-image-2.0-pro", messages=[{"role": "user", "content": [{"text": "a poster"}]}], n=7)
+    assert answer.status_code == 400
+    assert answer.code == "InvalidParameter"
+    assert answer.message == "Required parameter(s) missing or invalid, please check the request parameters."
+
+
+def test_dashscope_sdk_gets_invalid_parameter_for_a_task_n_outside_the_range(upstreams, dashscope_at):
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = ImageSynthesis.async_call(model="wan2.2-t2i-flash", prompt="three puppies", n=5)
+    assert submitted.status_code == 400
+    assert submitted.code == "InvalidParameter"
+
+
+def test_openai_sdk_raises_bad_request_for_response_format_on_gpt_image_2(upstreams):
+    client = openai_client(upstreams.urls["openai"] + "/v1")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2", prompt="a sea otter", response_format="url")
+    assert (caught.value.code, caught.value.param) == ("unknown_parameter", "response_format")
+    assert caught.value.body["message"] == "Unknown parameter: 'response_format'."
+
+
+def test_openai_sdk_raises_bad_request_for_a_size_outside_gpt_image_2_rules(upstreams):
+    client = openai_client(upstreams.urls["openai"] + "/v1")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2", prompt="a sea otter", size="1000x1000")  # type: ignore[arg-type]
+    assert (caught.value.code, caught.value.param) == ("invalid_value", "size")
+
+
+def test_replicate_sdk_raises_input_validation_failed(upstreams):
+    client = replicate_client(upstreams.urls["replicate"])
+    with pytest.raises(replicate.exceptions.ReplicateError) as caught:
+        client.predictions.create(model="black-forest-labs/flux-schnell", input={"prompt": "x", "num_outputs": 9})
+    assert caught.value.status == 422
+    assert caught.value.title == "Input validation failed"
+    assert caught.value.detail == "- input.num_outputs: 9 is greater than the maximum of 4\n"
