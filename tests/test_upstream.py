@@ -555,3 +555,11 @@ def test_gwconf_upstreams_answers_as_the_providers_do(served_upstreams):
         assert live.status_code == 200 and live.json()["data"][0]["b64_json"]
         no_input = client.post(rp_url + "/v1/models/black-forest-labs/flux-schnell/predictions", json={})
         assert no_input.status_code == 422
+
+
+@pytest.mark.parametrize("field", ["image", "image[]"])
+def test_gpt_image_2_edit_takes_one_image_part_under_either_name(oa, field):
+    png = (CASSETTES_DIR / "files" / "input-1.png").read_bytes()
+    reply = oa.post("/v1/images/edits", data={"model": "gpt-image-2", "prompt": "x"},
+                    files={field: ("image.png", png, "image/png")})
+    assert reply.status_code == 200, reply.text
