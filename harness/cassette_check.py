@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness import schemas
-from harness.cassette import Cassette, cassette_files, load_cassette, raw_document
+from harness.cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
 from harness.catalogue import Catalogue, catalogue_files, load_catalogue
 from harness.errors import ConfigError
 from harness.redact import KEY_PATTERNS, SECRET_HEADERS
@@ -43,6 +43,8 @@ def lifecycle_problems(c: Cassette, catalogue: Catalogue) -> Iterator[str]:
                    "the provider's answer, or drop the model")
         elif not model.lifecycle.retired and c.retired:
             yield f"{c.path}: marked retired but lists {model_id!r}, available in {dated}"
+    for n, inter in enumerate(c.interactions, start=1):
+        yield from _model_rule_problems(c, n, inter, catalogue)
     if c.retired:
         if c.default:
             yield f"{c.path}: a retired cassette cannot be a default answer"
@@ -90,6 +92,20 @@ def _wire_problems(c: Cassette) -> Iterator[str]:
             name = schemas.ERROR_SCHEMAS["dashscope"]
         for message in schemas.errors(name, body):
             yield f"{where}: response {message}"
+
+
+def _model_rule_problems(c: Cassette, n: int, inter: Interaction, catalogue: Catalogue) -> Iterator[str]:
+    """The cassette's own request example follows its model's rules on that route."""
+    try:
+        body = json.loads(inter.request_body) if inter.request_body else None
+    except ValueError:
+        return
+    model = catalogue.model(body.get("model")) if isinstance(body, dict) else None
+    endpoint = model.endpoint(inter.method, inter.path) if model else None
+    if endpoint is None or endpoint.request is None:
+        return
+    for message in schemas.errors(endpoint.request, body):
+        yield f"{c.path}: interaction {n}: request breaks {endpoint.request} {message}"
 
 
 def _is_dashscope_business_error(provider: str, path: str, body: object) -> bool:

@@ -149,7 +149,8 @@ def test_a_wrong_size_separator_is_a_problem(tmp_path):
     path.write_text(path.read_text(encoding="utf-8").replace('"1328*1328"', '"1328x1328"'),
                     encoding="utf-8")
     problems = validate_tree(tree)
-    assert problems and all("interaction 1: request at /parameters/size" in p for p in problems)
+    assert any("interaction 1: request at /parameters/size" in p for p in problems)
+    assert all("interaction 1: request" in p and "/parameters/size" in p for p in problems)
 
 
 def test_invalid_yaml_is_a_config_error_naming_the_file(tmp_path):
@@ -300,3 +301,12 @@ def test_run_json_records_the_catalogue_date_and_report_md_prints_it():
                          cassettes=summary)
     assert schemas.errors("report", document) == []
     assert "model catalogue of 2026-11-25" in render_markdown(document)
+
+
+def test_validate_refuses_a_request_example_that_breaks_its_models_rules(tmp_path):
+    folder = copy_provider(tmp_path, "dashscope", "image-sync.yaml")
+    path = folder / "image-sync.yaml"
+    path.write_text(path.read_text().replace('"size": "1328*1328", "n": 1}', '"size": "1328*1328", "n": 7}'))
+    (problem,) = validate_tree(tmp_path)
+    assert problem == (f"{path}: interaction 1: request breaks dashscope/models/qwen-image-2.0.request "
+                       "at /parameters/n: 7 is greater than the maximum of 6")
