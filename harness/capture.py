@@ -23,6 +23,8 @@ class CapturedRequest:
     seq: int = 0
     answered: int | None = None  # the status the mock answered with
     task: str | None = None  # the task/prediction id this request created or polled
+    notes: list[str] = field(default_factory=list)  # the mock's validation notes on this request
+    flag: str | None = None  # "no-cassette": the mock had no faithful answer and said so loudly
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

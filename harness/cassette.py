@@ -13,6 +13,7 @@ from vcr.serializers import yamlserializer
 
 from harness.errors import ConfigError
 
+CATALOGUE_FILE = "catalogue.yaml"  # a provider's model catalogue (harness/catalogue.py)
 # Cassettes write result URLs against this host; the mock upstream swaps in its own base URL.
 FILES_HOST = "http://mock.gwconf.invalid"
 
@@ -46,6 +47,7 @@ class Cassette:
     provenance: Provenance
     interactions: tuple[Interaction, ...]
     default: bool = False
+    retired: bool = False  # plays the provider's answer for a retired model or route
     region: str | None = None
     fault: dict[str, Any] = field(default_factory=dict)  # {"kind": "hang"|"drop"|"malformed", ...}
     ids: dict[str, str] = field(default_factory=dict)  # literal ids to rewrite per request
@@ -118,6 +120,7 @@ def load_cassette(path: Path) -> Cassette:
             provenance=Provenance(prov["kind"], prov["source"], prov.get("note", "")),
             interactions=interactions,
             default=bool(meta.get("default", False)),
+            retired=bool(meta.get("retired", False)),
             region=meta.get("region"),
             fault=dict(meta.get("fault") or {}),
             ids=dict(meta.get("ids") or {}),
@@ -133,9 +136,10 @@ def raw_document(path: Path) -> dict[str, Any]:
 
 
 def cassette_files(root: Path) -> list[Path]:
+    """Every cassette under `root`; each provider's catalogue.yaml beside them is not one."""
     if not root.is_dir():
         raise ConfigError(f"{root}: cassette directory not found")
-    return sorted(root.rglob("*.yaml"))
+    return sorted(p for p in root.rglob("*.yaml") if p.name != CATALOGUE_FILE)
 
 
 def load_cassettes(root: Path) -> list[Cassette]:

@@ -1,4 +1,5 @@
-"""`gwconf cassettes validate`: every cassette against the cassette schema and its wire schemas."""
+"""`gwconf cassettes validate`: every cassette against the cassette schema, its wire schemas
+and its provider's dated model catalogue (no retired model served as live)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness import schemas
-from harness.cassette import Cassette, cassette_files, load_cassette, raw_document
+from harness.cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
+from harness.catalogue import Catalogue, catalogue_files, load_catalogue
 from harness.errors import ConfigError
 from harness.redact import KEY_PATTERNS, SECRET_HEADERS
 
 
-def problems_in(path: Path) -> Iterator[str]:
+def problems_in(path: Path, catalogues: dict[str, Catalogue] | None = None) -> Iterator[str]:
     """`file: interaction N: message` for every problem in one cassette."""
     try:
         cassette = load_cassette(path)
@@ -22,6 +24,34 @@ def problems_in(path: Path) -> Iterator[str]:
     for message in schemas.errors("cassette", raw_document(path)):
         yield f"{path}: {message}"
     yield from _wire_problems(cassette)
+    catalogue = (catalogues or {}).get(cassette.provider)
+    if catalogue is not None:
+        yield from lifecycle_problems(cassette, catalogue)
+
+
+def lifecycle_problems(c: Cassette, catalogue: Catalogue) -> Iterator[str]:
+    """A cassette serves only models its provider's catalogue lists, and a retired model only
+    with the provider's answer for it, never as live."""
+    dated = f"the {c.provider} catalogue of {catalogue.date}"
+    for model_id in c.models:
+        model = catalogue.model(model_id)
+        if model is None:
+            yield f"{c.path}: model {model_id!r} is not in {dated}"
+        elif model.lifecycle.retired and not c.retired:
+            yield (f"{c.path}: serves retired model {model_id!r} as live (retired on "
+                   f"{model.lifecycle.date} in {dated}); mark the cassette retired: true with "
+                   "the provider's answer, or drop the model")
+        elif not model.lifecycle.retired and c.retired:
+            yield f"{c.path}: marked retired but lists {model_id!r}, available in {dated}"
+    for n, inter in enumerate(c.interactions, start=1):
+        yield from _model_rule_problems(c, n, inter, catalogue)
+    if c.retired:
+        if c.default:
+            yield f"{c.path}: a retired cassette cannot be a default answer"
+        for n, inter in enumerate(c.interactions, start=1):
+            if inter.status < 400:
+                yield (f"{c.path}: interaction {n}: a retired cassette answers as gone (4xx), "
+                       f"not {inter.status}")
 
 
 def _wire_problems(c: Cassette) -> Iterator[str]:
@@ -39,7 +69,8 @@ def _wire_problems(c: Cassette) -> Iterator[str]:
         if route is None:
             yield f"{where}: {inter.method} {inter.path} is not a known {c.provider} route"
             continue
-        if route.request and inter.request_body:
+        multipart = "multipart/form-data" in str(inter.request_headers.get("content-type", ""))
+        if route.request and inter.request_body and not multipart:
             try:
                 body = json.loads(inter.request_body)
             except ValueError:
@@ -63,6 +94,20 @@ def _wire_problems(c: Cassette) -> Iterator[str]:
             yield f"{where}: response {message}"
 
 
+def _model_rule_problems(c: Cassette, n: int, inter: Interaction, catalogue: Catalogue) -> Iterator[str]:
+    """The cassette's own request example follows its model's rules on that route."""
+    try:
+        body = json.loads(inter.request_body) if inter.request_body else None
+    except ValueError:
+        return
+    model = catalogue.model(body.get("model")) if isinstance(body, dict) else None
+    endpoint = model.endpoint(inter.method, inter.path) if model else None
+    if endpoint is None or endpoint.request is None:
+        return
+    for message in schemas.errors(endpoint.request, body):
+        yield f"{c.path}: interaction {n}: request breaks {endpoint.request} {message}"
+
+
 def _is_dashscope_business_error(provider: str, path: str, body: object) -> bool:
     """DashScope native paths may answer HTTP 200 with {code, message, request_id}, no output."""
     return (provider == "dashscope" and not path.startswith("/compatible-mode/")
@@ -70,4 +115,13 @@ def _is_dashscope_business_error(provider: str, path: str, body: object) -> bool
 
 
 def validate_tree(root: Path) -> list[str]:
-    return [problem for path in cassette_files(root) for problem in problems_in(path)]
+    found: list[str] = []
+    catalogues: dict[str, Catalogue] = {}
+    for path in catalogue_files(root):
+        try:
+            catalogue = load_catalogue(path)
+        except ConfigError as exc:
+            found.append(str(exc))
+            continue
+        catalogues[catalogue.provider] = catalogue
+    return found + [problem for path in cassette_files(root) for problem in problems_in(path, catalogues)]

@@ -21,7 +21,7 @@ from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
 from harness.redact import scrub
 from harness.registry import Check, catalogue, load_suites
-from harness.report.runjson import build_run, now_iso, tree_digest, write_run
+from harness.report.runjson import build_run, cassettes_summary, now_iso, write_run
 from harness.session import Session, open_session
 from harness.upstream.server import consecutive_ports
 
@@ -165,8 +165,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         started_at=started_at,
         finished_at=now_iso(),
         gateway=gateway,
-        cassettes={"digest": tree_digest(options.cassettes),
-                   "count": len(list(options.cassettes.rglob("*.yaml")))},
+        cassettes=cassettes_summary(options.cassettes),
         secrets=secrets_,
         options={"keyword": options.keyword, "workers": options.workers},
     )

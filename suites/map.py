@@ -44,6 +44,10 @@ def image_model_reaches_image_endpoint(t: CheckContext) -> None:
     wrong = [r for r in sent if r.provider != "dashscope" or r.path not in DASHSCOPE_IMAGE_PATHS]
     t.expect(not wrong, "An image model must reach DashScope's image endpoint only.",
              f"POST to one of {sorted(DASHSCOPE_IMAGE_PATHS)}", ", ".join(paths(wrong)))
+    refused = [r for r in sent if r.answered is not None and 400 <= r.answered < 500]
+    t.expect(not refused, "DashScope must accept the request: the body must be the one its image route takes.",
+             "a 2xx answer from DashScope",
+             "; ".join(f"{r.path} -> {r.answered} ({'; '.join(r.notes)})" for r in refused))
 
 
 @check("MAP-002", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)

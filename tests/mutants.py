@@ -274,7 +274,7 @@ mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
                                         "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
                                         "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010", "ASYNC-012",
-                                        *FALLBACK_LEGS},
+                                        *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006"},
        gateway=AliasAsUpstreamModel)
 mutant("openai-edit-sent-as-generation", {"MAP-010"}, gateway=OpenAIEditAsGeneration)
 mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
@@ -454,7 +454,7 @@ class IgnoresRegion(ReferenceGateway):
 
 
 class CallsPublicHost(ReferenceGateway):
-    """Tries api.openai.com first for one model (openai/dall-e-3), then its configured upstream.
+    """Tries api.openai.com first for one model (openai/gpt-image-2-2026-04-21), then its configured upstream.
 
     The client still gets its image, so only egress capture sees the prompt leave for a public host
     (without the fallback the client would see a bare 502 and the fuzz checks would flake on it)."""
@@ -462,7 +462,7 @@ class CallsPublicHost(ReferenceGateway):
     async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         import httpx
 
-        if route.alias == "openai/dall-e-3":
+        if route.alias == "openai/gpt-image-2-2026-04-21":
             body = {**req.openai_body, **req.vendor, "model": route.upstream_model}
             try:
                 response = await self.http.post("https://api.openai.com/v1/images/generations", json=body,
@@ -478,7 +478,7 @@ mutant("calls-public-host", {"MAP-011"}, gateway=CallsPublicHost)
 
 
 mutant("raw-provider-error-passed-through", {"ERR-001", "ERR-002", "ERR-003", "ERR-004", "ERR-005", "ERR-006",
-                                             "ERR-011", "FALLBACK-005"}, gateway=RawErrorPassthrough)
+                                             "ERR-011", "FALLBACK-005", "FUZZ-002"}, gateway=RawErrorPassthrough)
 # Success on a provider fault also hides failed and never-finishing tasks, and stops fallbacks.
 mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
                                "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "ERR-015",
@@ -488,7 +488,7 @@ mutant("retry-after-dropped", {"ERR-011"}, gateway=DropsRetryAfter)
 mutant("provider-key-echoed-in-error", {"ERR-014"}, gateway=EchoesProviderKey)
 mutant("upstream-timeout-unbounded", {"ERR-007", "ERR-010", "ERR-013", "FALLBACK-003"}, gateway=LongUpstreamTimeout)
 mutant("provider-reason-hidden", {"ERR-012", "ERR-015", "FALLBACK-005"}, gateway=HidesProviderReason)
-mutant("error-statuses-flattened", {"ERR-010", "ERR-011"}, app=FlattensErrorStatuses)
+mutant("error-statuses-flattened", {"ERR-010", "ERR-011", "FUZZ-001"}, app=FlattensErrorStatuses)
 mutant("job-lost-on-poll-fault", {"ERR-015"}, app=LosesJobOnPollFault)
 mutant("fallback-to-chat-endpoint", {"FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004",
                                      "FALLBACK-005"}, gateway=FallbackToChat)
@@ -549,3 +549,39 @@ class SlowOnInvalidImageRequest(GatewayApp):
 mutant("500-on-missing-prompt", {"FUZZ-001"}, app=CrashesOnMissingPrompt)
 mutant("validation-errors-as-plain-text", {"FUZZ-002"}, app=PlainTextValidationErrors)
 mutant("slow-on-invalid-input", {"FUZZ-003"}, app=SlowOnInvalidImageRequest)
+
+
+# -- strict, current upstreams (#9) ---------------------------------------------------------------
+
+
+class LegacyPromptOnMultimodal(ReferenceGateway):
+    """Sends the legacy synthesis body `{"input": {"prompt": ...}}` to the multimodal route, which
+    wants `input.messages`: DashScope refuses it with 400 InvalidParameter."""
+
+    async def dashscope_multimodal(self, route: Route, content: list[dict[str, str]],
+                                   params: dict[str, Any]) -> list[str]:
+        if any("image" in part for part in content):
+            return await super().dashscope_multimodal(route, content, params)
+        body = {"model": route.upstream_model, "input": {"prompt": content[0]["text"]},
+                "parameters": params}
+        answer = await self.call("dashscope", "POST", DASHSCOPE_MULTIMODAL, json=body)
+        choices = answer.get("output", {}).get("choices", [])
+        return [part["image"] for choice in choices
+                for part in choice.get("message", {}).get("content", []) if "image" in part]
+
+
+class StaleOpenAIModelMap(ReferenceGateway):
+    """Maps OpenAI image aliases to dall-e-3, as a model table from before its retirement would:
+    OpenAI answers that the model is gone."""
+
+    def openai_body(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return {**super().openai_body(route, req), "model": "dall-e-3"}
+
+
+# The refused body never reaches a scenario, so no ERR scenario on the route is played either.
+mutant("legacy-prompt-body-on-multimodal",
+       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", *NEVER_PLAYED_ERRORS - {"ERR-015"},
+        "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-005"}, gateway=LegacyPromptOnMultimodal)
+# OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
+mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
+                                "FALLBACK-006"}, gateway=StaleOpenAIModelMap)

@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,12 @@ import pytest
 from harness import schemas
 from harness.cassette import FILES_HOST, Cassette, load_cassette, load_cassettes
 from harness.cassette_check import validate_tree
+from harness.catalogue import Catalogue, load_catalogues
 from harness.errors import ConfigError
-from harness.paths import CASSETTES_DIR, SCHEMAS_DIR
+from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, SCHEMAS_DIR
+from harness.profile import load_profile
+from harness.report.markdown import render_markdown
+from harness.report.runjson import build_run, cassettes_summary, now_iso
 
 FILES_DIR = CASSETTES_DIR / "files"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -31,7 +36,7 @@ REQUIRED_SCENARIOS = {
         "fault-hang", "fault-drop", "fault-malformed",
     },
     "openai": {
-        "image-url", "image-b64", "image-edit", "chat", "video", "video-failed",
+        "image-retired", "image-b64", "image-edit", "chat", "video",
         "error-400", "error-401", "error-403", "error-429", "error-500", "error-503",
         "fault-hang", "fault-drop", "fault-malformed",
     },
@@ -97,7 +102,7 @@ def test_error_and_fault_scenarios_are_never_defaults(shipped):
     by_name = {(c.provider, c.scenario): c for c in shipped}
     image_models = {
         "dashscope": set(by_name["dashscope", "image-sync"].models),
-        "openai": {*by_name["openai", "image-url"].models, *by_name["openai", "image-b64"].models},
+        "openai": set(by_name["openai", "image-b64"].models),
         "replicate": set(by_name["replicate", "prediction"].models),
     }
     for c in shipped:
@@ -144,7 +149,8 @@ def test_a_wrong_size_separator_is_a_problem(tmp_path):
     path.write_text(path.read_text(encoding="utf-8").replace('"1328*1328"', '"1328x1328"'),
                     encoding="utf-8")
     problems = validate_tree(tree)
-    assert problems and all("interaction 1: request at /parameters/size" in p for p in problems)
+    assert any("interaction 1: request at /parameters/size" in p for p in problems)
+    assert all("interaction 1: request" in p and "/parameters/size" in p for p in problems)
 
 
 def test_invalid_yaml_is_a_config_error_naming_the_file(tmp_path):
@@ -171,7 +177,7 @@ def test_every_image_url_is_a_served_png(shipped):
             assert path.is_file(), where
             assert path.read_bytes().startswith(PNG_SIGNATURE), where
             count += 1
-    assert count >= 10  # the walk found the images at all
+    assert count >= 9  # the walk found the images at all
 
 
 def test_every_b64_json_is_a_shipped_file(shipped):
@@ -199,3 +205,108 @@ def test_async_ids_appear_in_every_answer(shipped):
             for n, inter in enumerate(c.interactions, start=1):
                 if inter.status < 400:
                     assert literal.encode() in inter.response_body, f"{c.path}: interaction {n}"
+
+
+# -- the dated model catalogue ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalogues() -> dict[str, Catalogue]:
+    return load_catalogues(CASSETTES_DIR)
+
+
+def test_every_provider_has_a_dated_catalogue(catalogues):
+    assert set(catalogues) == {"dashscope", "openai", "replicate"}
+    assert all(date.fromisoformat(c.date) for c in catalogues.values())
+
+
+def test_every_schema_a_catalogue_names_exists(catalogues):
+    for catalogue in catalogues.values():
+        for model in catalogue.models.values():
+            for endpoint in model.endpoints:
+                assert schemas.route_schemas(catalogue.provider, endpoint.method, endpoint.path), endpoint
+                for name in [endpoint.request, *(u.schema for u in endpoint.unconfirmed)]:
+                    if name:
+                        schemas.validator(name)  # resolves every $ref
+
+
+def test_no_profile_fallback_or_live_cassette_routes_a_retired_model(catalogues, shipped):
+    for path in sorted(GATEWAYS_DIR.glob("*.toml")):
+        profile = load_profile(path)
+        targets = [(m.alias, m.provider, m.upstream_model) for m in profile.models]
+        targets += [(f.alias, t.provider, t.upstream_model) for f in profile.fallbacks for t in f.targets]
+        for alias, provider, upstream_model in targets:
+            model = catalogues[provider].model(upstream_model.split(":")[0])
+            assert model is not None, f"{path}: {alias} routes {upstream_model}, not in the {provider} catalogue"
+            assert not model.lifecycle.retired, f"{path}: {alias} routes retired {upstream_model}"
+    for c in shipped:
+        if not c.retired:
+            retired = sorted(set(c.models) & catalogues[c.provider].retired)
+            assert not retired, f"{c.path} serves retired {retired} as live"
+
+
+def test_retired_cassettes_answer_what_the_catalogue_says(catalogues, shipped):
+    retired = [c for c in shipped if c.retired]
+    assert {c.scenario for c in retired} == {"image-retired", "video"}
+    for c in retired:
+        (inter,) = c.interactions
+        request = json.loads(inter.request_body)
+        catalogue = catalogues[c.provider]
+        gone = catalogue.retired_route(inter.path)
+        answer = gone.answer if gone else catalogue.model(request["model"]).lifecycle.answer
+        assert inter.status == answer.status, c.path
+        expected = json.dumps(answer.body).replace("{model}", request["model"]).replace(
+            "{method}", inter.method).replace("{path}", inter.path)
+        assert json.loads(inter.response_body) == json.loads(expected), c.path
+
+
+def copy_provider(tmp_path: Path, provider: str, *names: str) -> Path:
+    folder = tmp_path / provider
+    folder.mkdir()
+    for name in ("catalogue.yaml", *names):
+        shutil.copy(CASSETTES_DIR / provider / name, folder / name)
+    return folder
+
+
+def test_validate_refuses_a_cassette_that_serves_a_retired_model_as_live(tmp_path):
+    folder = copy_provider(tmp_path, "openai", "image-b64.yaml")
+    path = folder / "image-b64.yaml"
+    path.write_text(path.read_text().replace("    - gpt-image-2\n", "    - gpt-image-2\n    - dall-e-3\n"))
+    (problem,) = validate_tree(tmp_path)
+    assert problem.startswith(f"{path}: serves retired model 'dall-e-3' as live (retired on 2026-05-12")
+
+
+def test_validate_refuses_a_retired_cassette_that_answers_success(tmp_path):
+    folder = copy_provider(tmp_path, "openai", "image-retired.yaml")
+    path = folder / "image-retired.yaml"
+    path.write_text(path.read_text().replace("status: {code: 404, message: Not Found}",
+                                             "status: {code: 200, message: OK}"))
+    assert any("a retired cassette answers as gone (4xx), not 200" in p for p in validate_tree(tmp_path))
+
+
+def test_validate_refuses_a_model_missing_from_the_catalogue(tmp_path):
+    folder = copy_provider(tmp_path, "openai", "chat.yaml")
+    path = folder / "chat.yaml"
+    path.write_text(path.read_text().replace("    - gpt-5.4\n", "    - gpt-5.4\n    - gpt-4o-mini\n"))
+    (problem,) = validate_tree(tmp_path)
+    assert problem == f"{path}: model 'gpt-4o-mini' is not in the openai catalogue of 2026-11-25"
+
+
+def test_run_json_records_the_catalogue_date_and_report_md_prints_it():
+    summary = cassettes_summary(CASSETTES_DIR)
+    assert summary["catalogue_date"] == "2026-11-25"
+    document = build_run([], run_id="run-catalogue", started_at=now_iso(), finished_at=now_iso(),
+                         gateway={"name": "g", "base_url": "http://127.0.0.1:1", "profile": "p.toml",
+                                  "profile_digest": summary["digest"], "dialect": "sync"},
+                         cassettes=summary)
+    assert schemas.errors("report", document) == []
+    assert "model catalogue of 2026-11-25" in render_markdown(document)
+
+
+def test_validate_refuses_a_request_example_that_breaks_its_models_rules(tmp_path):
+    folder = copy_provider(tmp_path, "dashscope", "image-sync.yaml")
+    path = folder / "image-sync.yaml"
+    path.write_text(path.read_text().replace('"size": "1328*1328", "n": 1}', '"size": "1328*1328", "n": 7}'))
+    (problem,) = validate_tree(tmp_path)
+    assert problem == (f"{path}: interaction 1: request breaks dashscope/models/qwen-image-2.0.request "
+                       "at /parameters/n: 7 is greater than the maximum of 6")

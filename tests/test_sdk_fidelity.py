@@ -154,19 +154,19 @@ def openai_client(base_url: str) -> openai.OpenAI:
                          max_retries=0)
 
 
-def test_openai_generate_url_model_returns_a_png_url(upstreams):
+@pytest.mark.parametrize("model", ["dall-e-3", "dall-e-2", "gpt-image-1"])
+def test_openai_retired_image_model_raises_not_found(upstreams, model):
     client = openai_client(upstreams.urls["openai"] + "/v1")
-    answer = client.images.generate(model="dall-e-3", prompt="a sea otter", size="1024x1024",
-                                    response_format="url")
-    image = answer.data[0]
-    assert image.revised_prompt
-    assert image.b64_json is None
-    assert fetch(image.url).startswith(PNG_SIGNATURE)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.images.generate(model=model, prompt="a sea otter", size="1024x1024")
+    assert caught.value.code == "model_not_found"
+    assert caught.value.body == {"message": f"The model `{model}` does not exist or you do not have access to it.",
+                                 "type": "invalid_request_error", "param": None, "code": "model_not_found"}
 
 
 def test_openai_generate_b64_model_returns_the_png_bytes(upstreams):
     client = openai_client(upstreams.urls["openai"] + "/v1")
-    answer = client.images.generate(model="gpt-image-1", prompt="a sea otter")
+    answer = client.images.generate(model="gpt-image-2", prompt="a sea otter")
     assert base64.b64decode(answer.data[0].b64_json) == (FILES_DIR / "openai-1.png").read_bytes()
     assert answer.usage.total_tokens > 0
     assert answer.output_format == "png"
@@ -177,13 +177,13 @@ def test_openai_edit_sends_multipart_and_returns_the_png(upstreams):
     source = FILES_DIR / "input-1.png"
     mark = marker()
     with source.open("rb") as image:
-        answer = client.images.edit(model="gpt-image-1", image=image,
+        answer = client.images.edit(model="gpt-image-2", image=image,
                                     prompt=f"add snow {mark}")
 
     assert base64.b64decode(answer.data[0].b64_json) == (FILES_DIR / "openai-1.png").read_bytes()
     (captured,) = upstreams.captures.for_token(mark.token)
     assert captured.path == "/v1/images/edits"
-    assert captured.body["model"] == "gpt-image-1"
+    assert captured.body["model"] == "gpt-image-2"
     assert captured.body["image"]["size"] == source.stat().st_size
 
 
@@ -207,7 +207,7 @@ def test_openai_sdk_extra_body_reaches_dashscope_top_level(upstreams):
 def test_openai_sdk_raises_the_typed_error_with_retry_after(upstreams):
     client = openai_client(upstreams.urls["openai"] + "/v1")
     with pytest.raises(openai.RateLimitError) as caught:
-        client.images.generate(model="gpt-image-1", prompt=f"x {marker('error-429')}")
+        client.images.generate(model="gpt-image-2", prompt=f"x {marker('error-429')}")
     assert caught.value.code == "rate_limit_exceeded"
     assert caught.value.response.headers["retry-after"] == "7"
 
@@ -219,7 +219,7 @@ def openai_with_renamed_b64(tmp_path):
 
 def test_openai_sdk_gets_no_image_from_a_renamed_b64_field(openai_with_renamed_b64):
     client = openai_client(openai_with_renamed_b64.urls["openai"] + "/v1")
-    answer = client.images.generate(model="gpt-image-1", prompt="a sea otter")
+    answer = client.images.generate(model="gpt-image-2", prompt="a sea otter")
     assert answer.data[0].b64_json is None
     assert answer.data[0].url is None
 
@@ -293,3 +293,46 @@ def test_replicate_sdk_rejects_an_unknown_status(replicate_with_unknown_status):
                                            input={"prompt": "an astronaut"})
     with pytest.raises(ValueError, match="status"):  # pydantic's ValidationError
         prediction.wait()
+
+
+# -- strictness through the SDKs: each documented refusal as the SDK surfaces it ---------------
+
+
+def test_dashscope_sdk_gets_invalid_parameter_for_n_outside_the_range(upstreams, dashscope_at):
+    dashscope_at(upstreams.urls["dashscope"])
+    answer = MultiModalConversation.call(
+        model="qwen-image-2.0-pro", messages=[{"role": "user", "content": [{"text": "a poster"}]}], n=7)
+    assert answer.status_code == 400
+    assert answer.code == "InvalidParameter"
+    assert answer.message == "Required parameter(s) missing or invalid, please check the request parameters."
+
+
+def test_dashscope_sdk_gets_invalid_parameter_for_a_task_n_outside_the_range(upstreams, dashscope_at):
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = ImageSynthesis.async_call(model="wan2.2-t2i-flash", prompt="three puppies", n=5)
+    assert submitted.status_code == 400
+    assert submitted.code == "InvalidParameter"
+
+
+def test_openai_sdk_raises_bad_request_for_response_format_on_gpt_image_2(upstreams):
+    client = openai_client(upstreams.urls["openai"] + "/v1")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2", prompt="a sea otter", response_format="url")
+    assert (caught.value.code, caught.value.param) == ("unknown_parameter", "response_format")
+    assert caught.value.body["message"] == "Unknown parameter: 'response_format'."
+
+
+def test_openai_sdk_raises_bad_request_for_a_size_outside_gpt_image_2_rules(upstreams):
+    client = openai_client(upstreams.urls["openai"] + "/v1")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="gpt-image-2", prompt="a sea otter", size="1000x1000")  # type: ignore[arg-type]
+    assert (caught.value.code, caught.value.param) == ("invalid_value", "size")
+
+
+def test_replicate_sdk_raises_input_validation_failed(upstreams):
+    client = replicate_client(upstreams.urls["replicate"])
+    with pytest.raises(replicate.exceptions.ReplicateError) as caught:
+        client.predictions.create(model="black-forest-labs/flux-schnell", input={"prompt": "x", "num_outputs": 9})
+    assert caught.value.status == 422
+    assert caught.value.title == "Input validation failed"
+    assert caught.value.detail == "- input.num_outputs: 9 is greater than the maximum of 4\n"

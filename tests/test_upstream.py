@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -78,13 +83,14 @@ def test_without_marker_the_default_scenario_answers_with_served_bytes(ds, upstr
 
 def test_default_depends_on_the_model(ds):
     edit = ds_image_body("make it snow", model="qwen-image-edit-plus")
+    edit["input"]["messages"][0]["content"].insert(0, {"image": "data:image/png;base64,iVBORw0KGgo="})
     (url,) = image_urls(ds.post(MMG, json=edit).json())
     assert url.endswith("/files/dashscope-edit-1.png")
 
 
 @pytest.mark.parametrize(("provider", "path", "body"), [
     ("dashscope", MMG, ds_image_body("{m}")),
-    ("openai", "/v1/images/generations", {"model": "gpt-image-1", "prompt": "{m}"}),
+    ("openai", "/v1/images/generations", {"model": "gpt-image-2", "prompt": "{m}"}),
     ("replicate", "/v1/models/black-forest-labs/flux-schnell/predictions",
      {"input": {"prompt": "{m}"}}),
 ])
@@ -131,7 +137,7 @@ def test_dashscope_business_error_comes_as_http_200(ds):
 
 def test_openai_429_keeps_retry_after(oa):
     reply = oa.post("/v1/images/generations",
-                    json={"model": "gpt-image-1", "prompt": f"x {marker('error-429')}"})
+                    json={"model": "gpt-image-2", "prompt": f"x {marker('error-429')}"})
     assert reply.status_code == 429
     assert reply.headers["retry-after"] == "7"
     assert reply.json()["error"]["code"] == "rate_limit_exceeded"
@@ -198,15 +204,14 @@ def test_fifty_concurrent_submits_get_their_own_tasks(upstreams):
     assert all(final == expected[scenario] for _, scenario, final in results)
 
 
-def test_openai_video_lifecycle_with_fresh_ids(oa):
-    created = oa.post("/v1/videos", json={"model": "sora-2", "prompt": "a cat"}).json()
-    assert re.fullmatch(r"video_[0-9a-f]+", created["id"])
-    assert created["id"] != "video_68d7512d07848190b3e45da0ecbebcd1"
-    assert created["status"] == "queued"
-    polled = [oa.get(f"/v1/videos/{created['id']}").json() for _ in range(2)]
-    assert [v["status"] for v in polled] == ["in_progress", "completed"]
-    assert all(v["id"] == created["id"] for v in polled)
-    assert oa.get(f"/v1/videos/{created['id']}/content").status_code == 200
+def test_openai_videos_api_answers_as_gone_on_every_route(oa):
+    for method, path in [("POST", "/v1/videos"), ("GET", "/v1/videos/video_68d7512d07848190"),
+                         ("GET", "/v1/videos/video_68d7512d07848190/content")]:
+        reply = oa.request(method, path, json={"model": "sora-2", "prompt": "a cat"} if method == "POST" else None)
+        assert reply.status_code == 404, path
+        assert reply.json() == {"error": {"message": f"Invalid URL ({method} {path})",
+                                          "type": "invalid_request_error", "param": None,
+                                          "code": "unknown_url"}}
 
 
 def test_replicate_prediction_polls_through_rewritten_urls(rp, upstreams):
@@ -242,7 +247,7 @@ def test_fault_drop_cuts_the_connection(ds):
 
 def test_fault_malformed_body_is_not_json(oa):
     reply = oa.post("/v1/images/generations",
-                    json={"model": "gpt-image-1", "prompt": f"x {marker('fault-malformed')}"})
+                    json={"model": "gpt-image-2", "prompt": f"x {marker('fault-malformed')}"})
     assert reply.status_code == 200
     with pytest.raises(ValueError):
         json.loads(reply.content)
@@ -280,7 +285,7 @@ def test_captures_never_hold_the_key(upstreams):
                headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET})
     httpx.post(upstreams.urls["openai"] + "/v1/images/edits", timeout=TIMEOUT,
                headers={"Authorization": f"Bearer {SECRET}"},
-               data={"model": "gpt-image-1", "prompt": f"x {token}", "user": SECRET},
+               data={"model": "gpt-image-2", "prompt": f"x {token}", "user": SECRET},
                files={"image": ("in.png", PNG_SIGNATURE, "image/png")})
 
     served = httpx.get(upstreams.urls["dashscope"] + "/__gwconf/captures",
@@ -300,3 +305,261 @@ def test_no_cassette_holds_a_bearer_token_or_a_key():
         text = path.read_text(encoding="utf-8")
         assert "Bearer " not in text, path
         assert not any(p.search(text) for p in KEY_PATTERNS), path
+
+
+# -- strictness: every documented refusal, in the provider's own shape --------------------------
+
+QWEN_PRO = "qwen-image-2.0-pro"
+REFUSED = "Required parameter(s) missing or invalid, please check the request parameters."
+
+
+def ds_refusal(reply: httpx.Response, code: str = "InvalidParameter", message: str = REFUSED) -> None:
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    assert set(body) == {"code", "message", "request_id"}
+    assert (body["code"], body["message"]) == (code, message)
+
+
+def openai_refusal(reply: httpx.Response, status: int, code: str, param: str | None, message: str) -> None:
+    assert reply.status_code == status, reply.text
+    assert reply.json() == {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                      "code": code}}
+
+
+def captured(upstreams, mark: Marker):
+    (record,) = upstreams.captures.for_token(mark.token)
+    return record
+
+
+def test_multimodal_route_refuses_the_legacy_prompt_body(ds, upstreams):
+    mark = marker()
+    reply = ds.post(MMG, json={"model": QWEN_PRO, "input": {"prompt": f"a fox {mark}"}})
+    ds_refusal(reply)
+    record = captured(upstreams, mark)
+    assert record.answered == 400 and record.scenario is None
+    assert any("'messages' is a required property" in note for note in record.notes)
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    ({"input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}},
+     "BadRequest.EmptyModel", 'Required parameter "model" missing from request.'),
+    ({"model": QWEN_PRO, "garbage": 1}, "BadRequest.EmptyInput", 'Required parameter "input" missing from request.'),
+])
+def test_dashscope_empty_model_or_input_has_its_own_code(ds, body, code, message):
+    ds_refusal(ds.post(MMG, json=body), code, message)
+
+
+@pytest.mark.parametrize(("model", "parameters"), [
+    (QWEN_PRO, {"n": 7}),                      # qwen-image-2.0: n 1-6
+    (QWEN_PRO, {"n": 0}),
+    (QWEN_PRO, {"size": "256*256"}),           # fewer pixels than 512*512
+    (QWEN_PRO, {"size": "4096*4096"}),         # more than 2048*2048
+    ("qwen-image-max", {"n": 2}),              # fixed at 1
+    ("qwen-image-max", {"size": "1024*1024"}),  # not one of the fixed sizes
+    (QWEN_PRO, {"size": "1024x1024"}),         # OpenAI's separator
+])
+def test_dashscope_refuses_parameters_outside_the_models_range(ds, model, parameters):
+    body = ds_image_body("x", model=model)
+    body["parameters"] = parameters
+    ds_refusal(ds.post(MMG, json=body))
+
+
+def test_dashscope_generation_takes_exactly_one_user_text(ds):
+    body = ds_image_body("x")
+    body["input"]["messages"][0]["content"].append({"text": "y"})
+    ds_refusal(ds.post(MMG, json=body))
+    body = ds_image_body("x")
+    body["input"]["messages"][0]["role"] = "system"
+    ds_refusal(ds.post(MMG, json=body))
+
+
+def test_dashscope_edit_needs_an_image(ds):
+    ds_refusal(ds.post(MMG, json=ds_image_body("make it snow", model="qwen-image-edit-plus")))
+
+
+def test_dashscope_task_route_refuses_messages_and_out_of_range_n(ds):
+    messages = {"model": "wan2.2-t2i-flash", "input": {"messages": [{"role": "user", "content": [{"text": "x"}]}]}}
+    ds_refusal(ds.post(T2I, json=messages, headers=ASYNC))
+    too_many = {"model": "wan2.2-t2i-flash", "input": {"prompt": "x"}, "parameters": {"n": 5}}
+    ds_refusal(ds.post(T2I, json=too_many, headers=ASYNC))
+    too_big = {"model": "wan2.2-t2i-flash", "input": {"prompt": "x"}, "parameters": {"size": "2048*2048"}}
+    ds_refusal(ds.post(T2I, json=too_big, headers=ASYNC))
+
+
+def test_dashscope_sync_route_refuses_the_async_header(ds):
+    reply = ds.post(MMG, json=ds_image_body("x"), headers=ASYNC)
+    assert reply.status_code == 403
+    assert reply.json()["code"] == "AccessDenied"
+    assert reply.json()["message"] == "Current user api does not support asynchronous calls."
+
+
+def test_dashscope_model_on_a_route_that_does_not_serve_it_is_a_url_error(ds):
+    reply = ds.post(MMG, json=ds_image_body("x", model="wan2.2-t2i-flash"))
+    ds_refusal(reply, message="url error, please check url!")
+
+
+def test_dashscope_compatible_mode_refuses_in_openai_envelope(ds):
+    reply = ds.post("/compatible-mode/v1/chat/completions",
+                    json={"model": "qwen-mt-turbo", "messages": [{"role": "system", "content": "be brief"},
+                                                                 {"role": "user", "content": "你好"}]})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert (error["code"], error["type"]) == ("invalid_parameter_error", "invalid_request_error")
+
+
+def test_conflicting_docs_are_accepted_with_a_note(ds, upstreams):
+    mark = marker()
+    body = ds_image_body(f"x {mark}", model="qwen-image-max")
+    body["parameters"] = {"size": "1472*1140", "n": 1}  # launch-era size: the docs conflict ([?])
+    assert ds.post(MMG, json=body).status_code == 200
+    assert any("unconfirmed" in note and "1472*1140" in note for note in captured(upstreams, mark).notes)
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "dall-e-2", "gpt-image-1"])
+def test_retired_openai_model_is_gone(oa, model):
+    openai_refusal(oa.post("/v1/images/generations", json={"model": model, "prompt": "x"}), 404, "model_not_found",
+                   None, f"The model `{model}` does not exist or you do not have access to it.")
+
+
+def test_openai_request_without_model_reaches_the_retired_default(oa):
+    openai_refusal(oa.post("/v1/images/generations", json={"prompt": "x"}), 404, "model_not_found", None,
+                   "The model `dall-e-2` does not exist or you do not have access to it.")
+
+
+def test_gpt_image_2_answers_b64_json(oa):
+    reply = oa.post("/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x", "size": "1536x1024"})
+    assert reply.status_code == 200
+    (item,) = reply.json()["data"]
+    assert set(item) == {"b64_json"}
+
+
+def test_gpt_image_2_refuses_response_format(oa):
+    for value in ("url", "b64_json"):
+        reply = oa.post("/v1/images/generations",
+                        json={"model": "gpt-image-2", "prompt": "x", "response_format": value})
+        openai_refusal(reply, 400, "unknown_parameter", "response_format", "Unknown parameter: 'response_format'.")
+
+
+@pytest.mark.parametrize("size", ["1000x1000", "4000x1000", "3840x3840", "512x2048", "1024*1024"])
+def test_gpt_image_2_refuses_sizes_outside_its_rules(oa, size):
+    reply = oa.post("/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x", "size": size})
+    assert reply.status_code == 400
+    assert (reply.json()["error"]["code"], reply.json()["error"]["param"]) == ("invalid_value", "size")
+
+
+@pytest.mark.parametrize("size", ["auto", "1024x1024", "3840x2160", "1280x3840", "2048x1152"])
+def test_gpt_image_2_takes_any_size_within_its_rules(oa, size):
+    reply = oa.post("/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x", "size": size})
+    assert reply.status_code == 200
+
+
+def test_openai_missing_prompt_names_the_parameter(oa):
+    openai_refusal(oa.post("/v1/images/generations", json={"model": "gpt-image-2"}), 400,
+                   "missing_required_parameter", "prompt", "Missing required parameter: 'prompt'.")
+
+
+def test_gpt_image_2_edit_refuses_response_format(oa):
+    reply = oa.post("/v1/images/edits", data={"model": "gpt-image-2", "prompt": "x", "response_format": "url"},
+                    files={"image": ("in.png", (CASSETTES_DIR / "files" / "input-1.png").read_bytes(), "image/png")})
+    openai_refusal(reply, 400, "unknown_parameter", "response_format", "Unknown parameter: 'response_format'.")
+
+
+@pytest.mark.parametrize(("path", "body", "field", "description"), [
+    ("/v1/models/black-forest-labs/flux-schnell/predictions", {}, "(root)", "input is required"),
+    ("/v1/models/black-forest-labs/flux-schnell/predictions", {"input": {}}, "input", "prompt is required"),
+    ("/v1/models/black-forest-labs/flux-schnell/predictions", {"input": {"prompt": "x", "num_outputs": 9}},
+     "input.num_outputs", "9 is greater than the maximum of 4"),
+    ("/v1/predictions", {"input": {"prompt": "x"}}, "(root)", "version is required"),
+])
+def test_replicate_refuses_invalid_input_with_422(rp, path, body, field, description):
+    reply = rp.post(path, json=body)
+    assert reply.status_code == 422
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    problem = reply.json()
+    assert problem["title"] == "Input validation failed" and problem["status"] == 422
+    assert problem["detail"] == f"- {field}: {description}\n"
+    assert problem["invalid_fields"][0]["field"] == field
+    assert problem["invalid_fields"][0]["description"] == description
+
+
+# -- no invented successes ---------------------------------------------------------------------
+
+
+def test_a_request_no_cassette_answers_is_a_loud_error_and_flagged(oa, upstreams):
+    mark = marker()
+    # gpt-image-1-mini is live in the catalogue, but no cassette plays it.
+    reply = oa.post("/v1/images/generations", json={"model": "gpt-image-1-mini", "prompt": f"x {mark}"})
+    assert reply.status_code == 500
+    assert reply.json()["error"]["code"] == "gwconf_no_cassette"
+    record = captured(upstreams, mark)
+    assert record.flag == "no-cassette"
+
+
+def test_a_marker_whose_cassette_lacks_the_model_is_ignored_with_a_note(ds, upstreams):
+    mark = marker("image-async-failed")  # a task-route scenario; qwen-image-2.0-pro is sync only
+    reply = ds.post(MMG, json=ds_image_body(f"x {mark}"))
+    assert reply.status_code == 200
+    record = captured(upstreams, mark)
+    assert record.scenario == "image-sync"
+    assert any("marker scenario 'image-async-failed' ignored" in note for note in record.notes)
+
+
+def test_notes_and_flags_travel_with_the_captures_over_http(upstreams):
+    mark = marker()
+    httpx.post(upstreams.urls["openai"] + "/v1/images/generations",
+               json={"model": "gpt-image-1-mini", "prompt": f"x {mark}"}, timeout=TIMEOUT)
+    (record,) = httpx.get(upstreams.urls["openai"] + "/__gwconf/captures", params={"run": mark.token},
+                          timeout=TIMEOUT).json()
+    assert record["flag"] == "no-cassette" and record["notes"]
+
+
+# -- `gwconf upstreams`, as an operator starts it ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_upstreams() -> Iterator[dict[str, str]]:
+    """`gwconf upstreams` in its own process; the URLs it prints, by mock name."""
+    command = [sys.executable, "-m", "harness.cli", "upstreams"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=CASSETTES_DIR.parent)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    try:
+        while len(urls) < 5 and time.monotonic() < deadline:  # bounded, even if it prints nothing
+            try:
+                name, _, url = lines.get(timeout=0.5).strip().partition("=")
+            except queue.Empty:
+                continue
+            urls[name] = url
+        assert len(urls) == 5, f"gwconf upstreams printed {urls} (exit {process.poll()})"
+        yield urls
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_gwconf_upstreams_answers_as_the_providers_do(served_upstreams):
+    ds_url, oa_url, rp_url = (served_upstreams[f"GWCONF_{n}_URL"] for n in ("DASHSCOPE", "OPENAI", "REPLICATE"))
+    with httpx.Client(timeout=TIMEOUT) as client:
+        no_messages = client.post(ds_url + MMG, json={"model": QWEN_PRO, "input": {"prompt": "x"}})
+        assert (no_messages.status_code, no_messages.json()["code"]) == (400, "InvalidParameter")
+        out_of_range = client.post(ds_url + MMG, json={**ds_image_body("x"), "parameters": {"n": 99}})
+        assert out_of_range.status_code == 400
+        for model in ("dall-e-3", "gpt-image-1"):
+            gone = client.post(oa_url + "/v1/images/generations", json={"model": model, "prompt": "x"})
+            assert 400 <= gone.status_code < 500
+            assert gone.json()["error"]["code"] == "model_not_found"
+        live = client.post(oa_url + "/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x"})
+        assert live.status_code == 200 and live.json()["data"][0]["b64_json"]
+        no_input = client.post(rp_url + "/v1/models/black-forest-labs/flux-schnell/predictions", json={})
+        assert no_input.status_code == 422
+
+
+@pytest.mark.parametrize("field", ["image", "image[]"])
+def test_gpt_image_2_edit_takes_one_image_part_under_either_name(oa, field):
+    png = (CASSETTES_DIR / "files" / "input-1.png").read_bytes()
+    reply = oa.post("/v1/images/edits", data={"model": "gpt-image-2", "prompt": "x"},
+                    files={field: ("image.png", png, "image/png")})
+    assert reply.status_code == 200, reply.text

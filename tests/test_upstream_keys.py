@@ -27,7 +27,7 @@ def test_each_region_accepts_only_its_own_key() -> None:
         wrong_region = call(beijing, KEYS["dashscope-intl"])
         assert wrong_region.status_code == 401
         assert wrong_region.json()["code"] == "InvalidApiKey"
-        assert httpx.post(up.urls["openai"] + "/v1/images/generations", json={"model": "dall-e-3", "prompt": "x"},
+        assert httpx.post(up.urls["openai"] + "/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x"},
                           timeout=5).json()["error"]["code"] == "invalid_api_key"
 
 

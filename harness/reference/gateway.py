@@ -322,16 +322,21 @@ class ReferenceGateway:
 
     # OpenAI
 
-    async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+    def openai_body(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        """The client's OpenAI fields for the upstream model. GPT image models (gpt-image-2 and
+        on) always answer base64 and refuse `response_format`: the gateway keeps the client's
+        choice to itself and turns base64 into a URL-less answer either way."""
         body = {**req.openai_body, **req.vendor, "model": route.upstream_model}
-        if req.response_format == "b64_json" and not route.upstream_model.startswith("dall-e"):
-            body.pop("response_format", None)  # GPT image models always answer base64
-        return await self.call("openai", "POST", "/v1/images/generations", json=body)
+        body.pop("response_format", None)
+        return body
+
+    async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return await self.call("openai", "POST", "/v1/images/generations",
+                               json=self.openai_body(route, req))
 
     async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         assert req.image is not None
-        fields = {k: str(v) for k, v in {**req.openai_body, **req.vendor}.items()}
-        fields["model"] = route.upstream_model
+        fields = {k: str(v) for k, v in self.openai_body(route, req).items()}
         files = {"image": ("image.png", req.image, req.image_type)}
         return await self.call("openai", "POST", "/v1/images/edits", data=fields, files=files)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import schemas
+from harness.cassette import cassette_files
+from harness.catalogue import catalogue_date
 from harness.errors import ConfigError
 from harness.outcome import OUTCOMES, Outcome
 from harness.redact import scrub_data
@@ -35,6 +37,12 @@ def tree_digest(root: Path, pattern: str = "*") -> str:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return "sha256:" + digest.hexdigest()
+
+
+def cassettes_summary(root: Path) -> dict[str, Any]:
+    """run.json's `cassettes`: which fixtures, and which dated model catalogue, judged the run."""
+    return {"digest": tree_digest(root), "count": len(cassette_files(root)),
+            "catalogue_date": catalogue_date(root)}
 
 
 def summarize(outcomes: list[Outcome]) -> dict[str, Any]:

@@ -6,12 +6,14 @@ import json
 import re
 import uuid
 
+from jsonschema import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.cassette import Cassette
 from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply
+from harness.upstream.validation import missing_fields
 
 TASK_PATH = re.compile(r"^/api/v1/tasks/(?P<id>[^/]+)/?$")
 COMPATIBLE_PREFIX = "/compatible-mode/"
@@ -31,6 +33,10 @@ SYNC_ONLY_PATHS = frozenset({"/api/v1/services/aigc/multimodal-generation/genera
 # multimodal route and the task API; qwen-image-2.0(-pro) and qwen-image-max are sync only.
 ASYNC_ONLY_IMAGE_MODELS = frozenset({"wan2.5-t2i-preview", "wan2.2-t2i-flash", "wan2.2-t2i-plus",
                                      "wanx2.1-t2i-turbo", "wanx2.1-t2i-plus", "wanx2.0-t2i-turbo", "wanx-v1"})
+
+
+INVALID_PARAMETER = ("Required parameter(s) missing or invalid, please check the request "
+                     "parameters.")
 
 
 def request_id() -> str:
@@ -68,7 +74,22 @@ class DashScope(Provider):
             )
         return self.error(400, "InvalidParameter", "Model not exist.", req.path)
 
-    def wrong_endpoint(self, req: ParsedRequest, cassette: Cassette) -> Reply:
+    def invalid_request(self, req: ParsedRequest, error: ValidationError) -> Reply:
+        """The documented refusals (dashscope.md 5): an empty model or input has its own code,
+        anything else is InvalidParameter. Compatible mode wraps the snake_case code in
+        OpenAI's envelope (invalid_parameter_error, seen in public logs [T])."""
+        if req.path.startswith(COMPATIBLE_PREFIX):
+            return self.error(400, "invalid_parameter_error", INVALID_PARAMETER, req.path)
+        missing = missing_fields(error) if not error.absolute_path else []
+        if "model" in missing:
+            return self.error(400, "BadRequest.EmptyModel",
+                              'Required parameter "model" missing from request.', req.path)
+        if "input" in missing:
+            return self.error(400, "BadRequest.EmptyInput",
+                              'Required parameter "input" missing from request.', req.path)
+        return self.error(400, "InvalidParameter", INVALID_PARAMETER, req.path)
+
+    def wrong_endpoint(self, req: ParsedRequest, cassette: Cassette | None) -> Reply:
         if req.path.startswith(COMPATIBLE_PREFIX):
             return self.unknown_model(req, self.model_of(req))
         return self.error(400, "InvalidParameter", "url error, please check url!", req.path)

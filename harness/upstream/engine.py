@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +27,9 @@ from harness.capture import CapturedRequest, CaptureLog
 from harness.cassette import FILES_HOST, Cassette, Interaction
 from harness.markers import Marker, find_marker
 from harness.redact import bearer_token, redact_headers, scrub_data
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 log = logging.getLogger("gwconf.upstream")
 
@@ -44,6 +47,8 @@ class ParsedRequest:
     raw: bytes
     body: Any
     marker: Marker | None
+    notes: list[str] = field(default_factory=list)  # what the mock wants the capture to say
+    flag: str | None = None  # set when the mock could not answer faithfully (no cassette)
 
     def json(self) -> dict[str, Any]:
         return self.body if isinstance(self.body, dict) else {}
@@ -106,6 +111,17 @@ class Provider:
     def unknown_task(self, task_id: str) -> Reply:
         return self.error(404, "NotFound", f"task {task_id} not found")
 
+    def invalid_request(self, req: ParsedRequest, error: ValidationError) -> Reply:
+        """The provider's refusal of a body that breaks its request schema."""
+        return self.error(400, "InvalidParameter", "Required parameter(s) missing or invalid, "
+                          "please check the request parameters.", req.path)
+
+    def no_cassette(self, req: ParsedRequest, model: str | None) -> Reply:
+        """No cassette answers this valid request: say so loudly rather than invent a success."""
+        return self.error(500, "gwconf_no_cassette",
+                          f"gwconf mock: no cassette answers {model} on {req.method} {req.path}",
+                          req.path)
+
     def invalid_key(self, req: ParsedRequest) -> Reply:
         return self.error(401, "InvalidApiKey", "Invalid API-key provided.", req.path)
 
@@ -141,6 +157,13 @@ class MockUpstream:
         self.cassettes = [c for c in cassettes if c.provider == provider.name]
         self.by_scenario = {c.scenario: c for c in self.cassettes}
         self.catalogue = {m for c in self.cassettes for m in c.models}
+        # Imported here: validation builds on this module's types.
+        from harness.catalogue import catalogue_for
+        from harness.upstream.validation import RequestValidator
+        self.validator = RequestValidator(provider, catalogue_for(provider.name,
+                                                                  [c.path for c in self.cassettes]))
+        if self.validator.catalogue is not None:
+            self.catalogue = set(self.validator.catalogue.available)
         self.captures = captures
         self.files_dir = files_dir
         self.region = region
@@ -201,6 +224,8 @@ class MockUpstream:
             region=self.region,
             answered=reply.status,
             task=task_id,
+            notes=list(req.notes),
+            flag=req.flag,
         )
         self.captures.append(record)
         fault = (cassette.fault if cassette else {}).get("kind")
@@ -220,6 +245,9 @@ class MockUpstream:
         token = req.marker.token if req.marker else None
         if self.key is not None and bearer_token(req.headers.get("authorization", "")) != self.key:
             return self.provider.invalid_key(req), None, token, None
+        retired = self.validator.retired_route(req)
+        if retired is not None:
+            return retired, None, token, None
         task_id = self.provider.poll_id(req.method, req.path)
         if task_id is not None:
             with self._lock:
@@ -232,8 +260,13 @@ class MockUpstream:
                 reply = self.provider.as_canceled(reply)
             return reply, task.cassette, task.token, task.id
 
+        verdict = self.validator.judge(req)
+        req.notes.extend(verdict.notes)
+        if verdict.refusal is not None:
+            return verdict.refusal, None, token, None
         route = (req.method, req.path)
-        on_route = [c for c in self.cassettes if c.route == route]
+        model = verdict.model
+        cassette = None
         scenario = req.marker.scenario_for(self.provider.name) if req.marker else None
         if scenario:
             cassette = self.by_scenario.get(scenario)
@@ -242,16 +275,28 @@ class MockUpstream:
                 message = f"gwconf: unknown scenario {scenario!r} for {self.provider.name}"
                 reply = self.provider.error(400, "InvalidParameter", message, req.path)
                 return reply, None, token, None
-            if cassette.route != route:
-                return self.provider.wrong_endpoint(req, cassette), None, token, None
-        else:
-            if not on_route:
+            if cassette.route != route or model not in cassette.models:
+                # The provider would answer this request as it answers any other: the
+                # scenario cannot apply, and playing it anyway would invent an answer.
+                req.notes.append(f"harness: marker scenario {scenario!r} ignored: its cassette "
+                                 f"serves {', '.join(cassette.models)} on {' '.join(cassette.route)}, "
+                                 f"not {model} on {req.method} {req.path}")
+                cassette = None
+        if cassette is None:
+            on_route = [c for c in self.cassettes if c.route == route]
+            if not on_route and self.validator.catalogue is None:
                 return self.provider.unknown_route(req), None, token, None
-            model = self.provider.model_of(req)
-            fitting = [c for c in on_route if model in c.models]
+            fitting = [c for c in on_route if model in c.models and c.default]
             if not fitting:
-                return self.provider.unknown_model(req, model), None, token, None
-            cassette = next((c for c in fitting if c.default), fitting[0])
+                if self.validator.catalogue is None and not any(model in c.models for c in on_route):
+                    return self.provider.unknown_model(req, model), None, token, None
+                req.flag = "no-cassette"
+                req.notes.append(f"harness: no default cassette answers {model} on "
+                                 f"{req.method} {req.path}")
+                log.warning("%s: no cassette for %s on %s %s", self.provider.name, model,
+                            req.method, req.path)
+                return self.provider.no_cassette(req, model), None, token, None
+            cassette = fitting[0]
         rejection = self.provider.check_request(req, cassette)
         if rejection is not None:
             return rejection, None, token, None

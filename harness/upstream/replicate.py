@@ -8,12 +8,14 @@ import re
 import secrets
 import string
 
+from jsonschema import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from harness.cassette import Interaction
 from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply, Task
+from harness.upstream.validation import missing_fields
 
 PREDICTION_PATH = re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$")
 MODEL_PATH = re.compile(r"^/v1/models/(?P<owner>[^/]+)/(?P<name>[^/]+)/predictions$")
@@ -41,6 +43,16 @@ class Replicate(Provider):
     def error(self, status: int, code: str, message: str, path: str = "") -> Reply:
         body = {"title": code, "detail": message, "status": status}
         return Reply(status, json.dumps(body).encode(), media_type="application/problem+json")
+
+    def invalid_request(self, req: ParsedRequest, error: ValidationError) -> Reply:
+        """422 "Input validation failed" with invalid_fields (openai_replicate.md E.7, S25)."""
+        field = ".".join(str(p) for p in error.absolute_path) or "(root)"
+        missing = missing_fields(error)
+        description = f"{missing[0]} is required" if missing else error.message
+        kind = "required" if missing else str(error.validator)
+        body = {"detail": f"- {field}: {description}\n", "status": 422, "title": "Input validation failed",
+                "invalid_fields": [{"type": kind, "field": field, "description": description}]}
+        return Reply(422, json.dumps(body).encode(), media_type="application/problem+json")
 
     def unknown_route(self, req: ParsedRequest) -> Reply:
         return self.error(404, "Not found", "The requested resource could not be found.")
