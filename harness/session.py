@@ -22,6 +22,7 @@ from harness.gateway.driver import (
     start_gateway,
     wait_healthy,
 )
+from harness.intercept import RunningIntercept, deployed_env, real_urls, start_intercept
 from harness.profile import GatewayProfile, load_profile
 from harness.upstream import UpstreamSet, start_upstreams
 from harness.upstream.server import ThreadedServer, bind_loopback, free_port
@@ -37,6 +38,7 @@ class Session:
     gateway: StartedGateway | None = None
     in_process: ThreadedServer | None = None
     egress: RunningSink | None = None
+    intercept: RunningIntercept | None = None  # as-deployed runs: the TLS-intercepting proxy
 
 
 def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, str],
@@ -75,13 +77,18 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys,
                          mock_keys) as upstreams:
         sink = start_sink()
+        # As deployed, the gateway keeps the real provider hosts and reaches the mocks through
+        # the intercepting proxy; otherwise its URLs are the mocks' and the sink is a tripwire.
+        intercept = start_intercept(sink, upstreams.urls, workdir) if profile.mode == "as-deployed" else None
+        gateway_urls = real_urls() if intercept else upstreams.urls
+        network = deployed_env(intercept.url, intercept.ca.bundle) if intercept else proxy_env(sink.url)
         port = (profile.start.port if profile.start and profile.start.port else free_port())
         values = {
             "port": str(port),
             "api_key": key_a or "",
             "api_key_b": key_b or "",
-            "egress_url": sink.url,
-            **{f"{placeholder(name)}_url": url for name, url in upstreams.urls.items()},
+            "egress_url": intercept.url if intercept else sink.url,
+            **{f"{placeholder(name)}_url": url for name, url in gateway_urls.items()},
             **{f"{placeholder(name)}_key": key for name, key in provider_keys.items()},
         }
         session = Session(profile, upstreams, RunEnv(
@@ -99,7 +106,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                            for r in profile.models if r.headers}
             | {f.alias: {k: render(v, values) for k, v in f.headers.items()}
                for f in profile.fallbacks if f.headers},
-        ), egress=sink)
+        ), egress=sink, intercept=intercept)
         try:
             if app_factory is not None:
                 config = gateway_config(profile, {**values, **(template_vars or {})}, workdir)
@@ -107,7 +114,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 server.start()
                 session.in_process = server
             elif profile.start is not None:
-                session.gateway = start_gateway(profile, values, workdir, proxy_env(sink.url))
+                session.gateway = start_gateway(profile, values, workdir, network)
             else:
                 wait_healthy(session.env.gateway_url + profile.health_path,
                              profile.timeouts.startup)
@@ -117,6 +124,8 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 session.in_process.stop()
             if session.gateway:
                 session.gateway.stop()
+            if intercept:
+                intercept.stop()
             sink.stop()
 
 
