@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from harness.context import ENV_VAR
 from harness.errors import ConfigError
+from harness.intercept import Crossing
 from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
@@ -111,6 +113,11 @@ def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> N
     target.write_text(scrub(text[-200_000:], secrets_), encoding="utf-8")
 
 
+def write_crossings(crossings: list[Crossing], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps([asdict(c) for c in crossings], indent=1), encoding="utf-8")
+
+
 def check_keyword(keyword: str | None) -> None:
     """Refuse a malformed -k before anything starts (pytest would say so only mid-run)."""
     if not keyword:
@@ -145,6 +152,8 @@ def run(options: RunOptions) -> dict[str, Any]:
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
         try:
             outcomes = execute_suites(session, options)
+            if session.intercept is not None:  # as deployed: which real host each request went to
+                write_crossings(session.intercept.crossings, options.out / "crossings.json")
         finally:
             # Kept even when the suites could not run: it is what explains why.
             if session.gateway is not None:
