@@ -51,10 +51,15 @@ def run(
     upstream_port: Annotated[int | None, typer.Option(
         min=1, max=65531, help="serve the mocks on this port and the next four (as `gwconf upstreams --port`), "
         "for a gateway that is already running and configured with those URLs")] = None,
+    max_images: Annotated[int | None, typer.Option(
+        min=0, help="black-box profiles: stop sending paid requests once this many images were asked for")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        min=0, help="black-box profiles: stop once the declared prices (price_usd) add up to this (USD)")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
 
+    from harness.budget import Caps
     from harness.report.console import Progress, print_summary
     from harness.report.diff import Baseline, gate
     from harness.report.render import render_reports
@@ -66,7 +71,8 @@ def run(
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
-                                          quiet=quiet, progress=progress, upstream_port=upstream_port))
+                                          quiet=quiet, progress=progress, upstream_port=upstream_port,
+                                          caps=Caps(max_images, max_cost)))
         written = render_reports([document], out)
     print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))

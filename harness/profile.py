@@ -27,6 +27,7 @@ class ModelRoute:
     capability: str
     region: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    price_usd: float | None = None  # per image (per request for chat): what a live call costs
 
 
 @dataclass(frozen=True)

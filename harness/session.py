@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.capture import CaptureLog
 from harness.cassette import load_cassettes
 from harness.context import RunEnv
 from harness.egress import RunningSink, proxy_env, start_sink
@@ -74,8 +75,12 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     # Mocks for a gateway gwconf starts know its provider keys and refuse others, as the real
     # services do; a gateway configured by hand has keys of its own, so its mocks accept any.
     mock_keys = provider_keys if starts else None
-    with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys,
-                         mock_keys) as upstreams:
+    if profile.mode == "black-box" and starts:
+        raise ConfigError(f"{profile.path}: a black-box profile describes a gateway gwconf does not host; "
+                          "remove [start]")
+    # Black box: live providers behind the gateway, so no mocks (and no URL to substitute).
+    with (start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys, mock_keys)
+          if profile.mode != "black-box" else UpstreamSet({}, CaptureLog())) as upstreams:
         sink = start_sink()
         # As deployed, the gateway keeps the real provider hosts and reaches the mocks through
         # the intercepting proxy; otherwise its URLs are the mocks' and the sink is a tripwire.
