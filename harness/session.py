@@ -75,9 +75,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     # Mocks for a gateway gwconf starts know its provider keys and refuse others, as the real
     # services do; a gateway configured by hand has keys of its own, so its mocks accept any.
     mock_keys = provider_keys if starts else None
-    if profile.mode == "black-box" and starts:
-        raise ConfigError(f"{profile.path}: a black-box profile describes a gateway gwconf does not host; "
-                          "remove [start]")
+    check_mode(profile, starts)
     # Black box: live providers behind the gateway, so no mocks (and no URL to substitute).
     with (start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys, mock_keys)
           if profile.mode != "black-box" else UpstreamSet({}, CaptureLog())) as upstreams:
@@ -132,6 +130,15 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             if intercept:
                 intercept.stop()
             sink.stop()
+
+
+def check_mode(profile: GatewayProfile, starts: bool) -> None:
+    if profile.mode == "black-box" and starts:
+        raise ConfigError(f"{profile.path}: a black-box profile describes a gateway gwconf does not host; "
+                          "remove [start]")
+    if profile.mode == "as-deployed" and profile.start is None:
+        raise ConfigError(f"{profile.path}: an as-deployed profile needs [start]: gwconf gives the gateway "
+                          "its proxy and CA through the environment of the process it starts")
 
 
 def placeholder(upstream: str) -> str:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from harness.egress import RunningSink, fetch_attempts, start_sink
+from harness.errors import ConfigError
 from harness.intercept import REAL_HOSTS, RunningIntercept, start_intercept
 from harness.paths import CASSETTES_DIR
 from harness.session import open_session
@@ -156,3 +157,21 @@ def test_an_as_deployed_gateway_gets_real_hosts_the_proxy_and_the_ca(tmp_path: P
     for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
         assert seen[name] == str(bundle)
     assert seen["NO_PROXY"] == "127.0.0.1,localhost,::1"
+
+
+def test_an_as_deployed_profile_without_start_is_a_config_error(tmp_path: Path):
+    profile = tmp_path / "p.toml"
+    profile.write_text(textwrap.dedent("""\
+        name = "p"
+        mode = "as-deployed"
+        base_url = "http://127.0.0.1:9"
+        api_key_env = "GWCONF_P_KEY"
+        [[models]]
+        alias = "m"
+        provider = "openai"
+        upstream_model = "gpt-image-2"
+        capability = "image.generate"
+        """))
+    with pytest.raises(ConfigError, match=r"p.toml: an as-deployed profile needs \[start\]"), \
+            open_session(profile, CASSETTES_DIR, tmp_path / "work", environ={"GWCONF_P_KEY": "k"}):
+        pass
