@@ -21,7 +21,7 @@ from harness.session import Session, open_session
 
 PROFILE = Path(__file__).parent / "gateways" / "stray-region-deployed.toml"
 FAST = Timeouts(request=8, job=8, poll_interval=0.05, startup=20)
-MAP_CHECKS = ("MAP-001", "MAP-002", "MAP-005", "MAP-009", "MAP-011", "MAP-012")
+MAP_CHECKS = ("MAP-001", "MAP-002", "MAP-004", "MAP-005", "MAP-009", "MAP-011", "MAP-012")
 
 
 def run_checks(session: Session, ids: Iterable[str]) -> dict[str, Outcome]:
@@ -54,13 +54,19 @@ def test_stray_gateway_calls_are_recorded_with_host_method_and_path_and_fail_map
     assert not {c for c in crossings if c.path == image_path and c.host != "dashscope-intl.aliyuncs.com"}
     assert {"dashscope.aliyuncs.com", "api.openai.com"} <= {c.host for c in crossings}  # chat, OpenAI as configured
 
+    # the edit went to a DashScope host no mock serves: refused, recorded with its full path
+    refused = outcomes["MAP-011"]
+    assert refused.outcome == "fail"
+    assert f"POST cn-hongkong.dashscope.aliyuncs.com:443{image_path}" in refused.message
+    assert outcomes["MAP-004"].outcome == "fail"  # and the edit never reached the DashScope mock
+
     assert outcomes["MAP-012"].outcome == "fail"
     assert "qwen-image-2.0-pro-us (us-east-1) reached dashscope ap-southeast-1" in outcomes["MAP-012"].message
     # What today's checks do not see: the Beijing alias also went to Singapore, but MAP-001/002
-    # accept any DashScope region and MAP-012 looks only at region-bound aliases; nothing was
-    # refused (every host it called is a real provider host), so MAP-011 passes.
-    assert {i: outcomes[i].outcome for i in ("MAP-001", "MAP-002", "MAP-005", "MAP-009", "MAP-011")} == dict.fromkeys(
-        ("MAP-001", "MAP-002", "MAP-005", "MAP-009", "MAP-011"), "pass")
+    # accept any DashScope region (and judge the request, not the 401 Singapore answered with),
+    # and MAP-012 looks only at region-bound aliases.
+    assert {i: outcomes[i].outcome for i in ("MAP-001", "MAP-002", "MAP-005", "MAP-009")} == dict.fromkeys(
+        ("MAP-001", "MAP-002", "MAP-005", "MAP-009"), "pass")
 
 
 def test_the_reference_as_deployed_reaches_every_real_host_and_passes(tmp_path, control_profile):

@@ -1,9 +1,11 @@
-"""A gateway that ignores its configured DashScope base for image generation.
+"""A gateway that ignores its configured DashScope base for images.
 
 Every Qwen-Image generation goes to DashScope's Singapore host, `dashscope-intl.aliyuncs.com`
-(the default host LiteLLM's DashScope image integration falls back to), whatever base and region
-its config names; edits, chat, OpenAI and Replicate use their configured bases. Everything else is
-the reference gateway. Run: `python -m tests.gateways.stray_region --config FILE --port N`.
+(the default host LiteLLM's DashScope image integration falls back to), and every edit to the
+Hong Kong host, `cn-hongkong.dashscope.aliyuncs.com` (a region gwconf does not mock), whatever
+base and region its config names; chat, OpenAI and Replicate use their configured bases.
+Everything else is the reference gateway.
+Run: `python -m tests.gateways.stray_region --config FILE --port N`.
 """
 
 from __future__ import annotations
@@ -14,25 +16,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from harness.reference.app import build_app
+from harness.reference.errors import GatewayError
 from harness.reference.gateway import DASHSCOPE_MULTIMODAL, ReferenceGateway, Route
 
 DEFAULT_IMAGE_BASE = "https://dashscope-intl.aliyuncs.com"
+DEFAULT_EDIT_BASE = "https://cn-hongkong.dashscope.aliyuncs.com"
 
 
 class StrayRegionGateway(ReferenceGateway):
     async def dashscope_multimodal(self, route: Route, content: list[dict[str, str]],
                                    params: dict[str, Any]) -> list[str]:
-        if route.capability != "image.generate":
+        if route.capability not in ("image.generate", "image.edit"):
             return await super().dashscope_multimodal(route, content, params)
+        base = DEFAULT_IMAGE_BASE if route.capability == "image.generate" else DEFAULT_EDIT_BASE
         body = {"model": route.upstream_model,
                 "input": {"messages": [{"role": "user", "content": content}]}, "parameters": params}
         # The bug: the configured base is ignored, the region's key is still used.
-        response = await self.http.post(DEFAULT_IMAGE_BASE + DASHSCOPE_MULTIMODAL, json=body,
-                                        headers=self.upstream_headers("dashscope"))
-        answer = response.json()
+        try:
+            response = await self.http.post(base + DASHSCOPE_MULTIMODAL, json=body,
+                                            headers=self.upstream_headers("dashscope"))
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise GatewayError(502, "upstream_unreachable", f"dashscope: {type(exc).__name__}") from exc
         if response.status_code >= 400 or self.is_business_error(answer):
             raise self.upstream_error("dashscope", response, answer)
         choices = answer.get("output", {}).get("choices", [])
