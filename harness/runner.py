@@ -199,6 +199,7 @@ def run(options: RunOptions) -> dict[str, Any]:
             "profile": str(options.profile),
             "profile_digest": "sha256:" + session.profile.digest,
             "dialect": session.profile.dialect.name,
+            "mode": session.profile.mode,
             "key_model": session.profile.key_model,
         }
         secrets_ = session.env.secrets

@@ -123,7 +123,9 @@ def test_the_live_budget_stops_the_run_at_the_cap(reference, tmp_path):
     assert spent["spent"]["images"] == 3 and spent["spent"]["exhausted"] and spent["spent"]["refused"] >= 1
     # what really reached a provider: three image requests, not one more
     assert len(paid_upstream_requests(reference)) == 3
-    outcomes = json.loads((out / "run.json").read_text())["checks"]
+    document = json.loads((out / "run.json").read_text())
+    assert document["gateway"]["mode"] == "black-box"
+    outcomes = document["checks"]
     stopped = [o["check_id"] for o in outcomes if "live budget exhausted" in o.get("message", "")]
     assert stopped and all(o["outcome"] == "skip" for o in outcomes if o["check_id"] in stopped)
 
