@@ -63,10 +63,15 @@ def run(
                                              "baseline has not adopted yet fails the run")] = False,
     summary_file: Annotated[Path | None, typer.Option(help="append the Markdown summary to this file "
                                                       "(e.g. $GITHUB_STEP_SUMMARY)")] = None,
+    max_images: Annotated[int | None, typer.Option(
+        min=0, help="black-box profiles: stop sending paid requests once this many images were asked for")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        min=0, help="black-box profiles: stop once the declared prices (price_usd) add up to this (USD)")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
 
+    from harness.budget import Caps
     from harness.report.console import Progress, print_summary
     from harness.report.render import render_reports
     from harness.report.runjson import write_run
@@ -80,7 +85,8 @@ def run(
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
-                                          quiet=quiet, progress=progress, upstream_port=upstream_port))
+                                          quiet=quiet, progress=progress, upstream_port=upstream_port,
+                                          caps=Caps(max_images, max_cost)))
         result = judge_run(document, base, ratchet=ratchet, no_pending=no_pending) if base else None
         if result is not None:
             write_run(document, out / "run.json")  # now with its gate section

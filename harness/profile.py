@@ -12,6 +12,9 @@ from harness import schemas
 from harness.errors import ConfigError
 
 CAPABILITIES = ("image.generate", "image.edit", "chat", "video.generate")
+# mocked: provider URLs rewritten to the mocks (the default); as-deployed: real provider hosts,
+# reached through gwconf's intercepting proxy; black-box: a proxy gwconf does not host, no mocks.
+MODES = ("mocked", "as-deployed", "black-box")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class ModelRoute:
     capability: str
     region: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    price_usd: float | None = None  # per image (per request for chat): what a live call costs
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class GatewayProfile:
     description: str = ""
     key_model: str = ""  # how the gateway authenticates clients, in its own words
     egress_observable: bool = True  # the gateway sends outbound calls through HTTP(S)_PROXY
+    mode: str = "mocked"  # one of MODES
     digest: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -205,6 +210,7 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
         description=data.get("description", ""),
         key_model=data.get("key_model", ""),
         egress_observable=bool(data.get("egress_observable", True)),
+        mode=data.get("mode", "mocked"),
         digest=digest,
         raw=data,
     )

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.budget import ENV_VAR as LIVE_ENV_VAR
+from harness.budget import Caps, Ledger, LiveRun, prices, require_prices
 from harness.context import ENV_VAR
 from harness.errors import ConfigError
+from harness.intercept import Crossing
 from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
+from harness.profile import load_profile
 from harness.redact import scrub
 from harness.registry import Check, catalogue, load_suites
 from harness.report.runjson import build_run, cassettes_summary, now_iso, write_run
@@ -37,6 +42,7 @@ class RunOptions:
     quiet: bool = False
     progress: Any = None
     upstream_port: int | None = None  # fixed mock ports, for a gateway configured by hand
+    caps: Caps = field(default_factory=Caps)  # live budget of a black-box run
     extra_pytest_args: list[str] = field(default_factory=list)
 
 
@@ -111,6 +117,28 @@ def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> N
     target.write_text(scrub(text[-200_000:], secrets_), encoding="utf-8")
 
 
+@contextlib.contextmanager
+def live_budget(session: Session, options: RunOptions, tmp: Path) -> Iterator[None]:
+    """A black-box run's checks charge their paid requests to one ledger and tape their exchanges
+    under out/live/; what was spent is written to out/budget.json. Other runs: nothing."""
+    if session.profile.mode != "black-box":
+        yield
+        return
+    ledger = Ledger(tmp / "budget-ledger.json", options.caps)
+    live = LiveRun(str(ledger.path), options.caps, prices(session.profile), str(options.out / "live"))
+    try:
+        with environ(LIVE_ENV_VAR, live.to_json()):
+            yield
+    finally:
+        spend = {"caps": asdict(options.caps), "spent": asdict(ledger.spend())}
+        (options.out / "budget.json").write_text(json.dumps(spend, indent=1), encoding="utf-8")
+
+
+def write_crossings(crossings: list[Crossing], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps([asdict(c) for c in crossings], indent=1), encoding="utf-8")
+
+
 def check_keyword(keyword: str | None) -> None:
     """Refuse a malformed -k before anything starts (pytest would say so only mid-run)."""
     if not keyword:
@@ -130,10 +158,22 @@ def check_out_dir(out: Path) -> None:
         raise ConfigError(f"{out}: --out must be a directory, and this is a file")
 
 
+def check_budget(options: RunOptions) -> None:
+    """A black-box run makes live calls: it needs a cap, and a cost cap needs prices."""
+    profile = load_profile(options.profile)
+    if profile.mode != "black-box":
+        return
+    if not options.caps:
+        raise ConfigError(f"{options.profile}: a black-box run calls live providers; give --max-images "
+                          "and/or --max-cost")
+    require_prices(profile, options.caps)
+
+
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the catalogue against the profile's gateway; return the run.json document."""
     check_keyword(options.keyword)
     check_out_dir(options.out)
+    check_budget(options)
     load_suites(options.suites)
     if not catalogue():
         raise ConfigError(f"{options.suites}: no checks registered")
@@ -144,7 +184,10 @@ def run(options: RunOptions) -> dict[str, Any]:
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
         try:
-            outcomes = execute_suites(session, options)
+            with live_budget(session, options, Path(tmp)):
+                outcomes = execute_suites(session, options)
+            if session.intercept is not None:  # as deployed: which real host each request went to
+                write_crossings(session.intercept.crossings, options.out / "crossings.json")
         finally:
             # Kept even when the suites could not run: it is what explains why.
             if session.gateway is not None:
@@ -156,6 +199,7 @@ def run(options: RunOptions) -> dict[str, Any]:
             "profile": str(options.profile),
             "profile_digest": "sha256:" + session.profile.digest,
             "dialect": session.profile.dialect.name,
+            "mode": session.profile.mode,
             "key_model": session.profile.key_model,
         }
         secrets_ = session.env.secrets

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.capture import CaptureLog
 from harness.cassette import load_cassettes
 from harness.context import RunEnv
 from harness.egress import RunningSink, proxy_env, start_sink
@@ -22,6 +23,7 @@ from harness.gateway.driver import (
     start_gateway,
     wait_healthy,
 )
+from harness.intercept import RunningIntercept, deployed_env, real_urls, start_intercept
 from harness.profile import GatewayProfile, load_profile
 from harness.upstream import UpstreamSet, start_upstreams
 from harness.upstream.server import ThreadedServer, bind_loopback, free_port
@@ -37,6 +39,7 @@ class Session:
     gateway: StartedGateway | None = None
     in_process: ThreadedServer | None = None
     egress: RunningSink | None = None
+    intercept: RunningIntercept | None = None  # as-deployed runs: the TLS-intercepting proxy
 
 
 def client_key(profile: GatewayProfile, var: str | None, environ: Mapping[str, str],
@@ -72,16 +75,23 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     # Mocks for a gateway gwconf starts know its provider keys and refuse others, as the real
     # services do; a gateway configured by hand has keys of its own, so its mocks accept any.
     mock_keys = provider_keys if starts else None
-    with start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys,
-                         mock_keys) as upstreams:
+    check_mode(profile, starts)
+    # Black box: live providers behind the gateway, so no mocks (and no URL to substitute).
+    with (start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys, mock_keys)
+          if profile.mode != "black-box" else UpstreamSet({}, CaptureLog())) as upstreams:
         sink = start_sink()
+        # As deployed, the gateway keeps the real provider hosts and reaches the mocks through
+        # the intercepting proxy; otherwise its URLs are the mocks' and the sink is a tripwire.
+        intercept = start_intercept(sink, upstreams.urls, workdir) if profile.mode == "as-deployed" else None
+        gateway_urls = real_urls() if intercept else upstreams.urls
+        network = deployed_env(intercept.url, intercept.ca.bundle) if intercept else proxy_env(sink.url)
         port = (profile.start.port if profile.start and profile.start.port else free_port())
         values = {
             "port": str(port),
             "api_key": key_a or "",
             "api_key_b": key_b or "",
-            "egress_url": sink.url,
-            **{f"{placeholder(name)}_url": url for name, url in upstreams.urls.items()},
+            "egress_url": intercept.url if intercept else sink.url,
+            **{f"{placeholder(name)}_url": url for name, url in gateway_urls.items()},
             **{f"{placeholder(name)}_key": key for name, key in provider_keys.items()},
         }
         session = Session(profile, upstreams, RunEnv(
@@ -99,7 +109,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                            for r in profile.models if r.headers}
             | {f.alias: {k: render(v, values) for k, v in f.headers.items()}
                for f in profile.fallbacks if f.headers},
-        ), egress=sink)
+        ), egress=sink, intercept=intercept)
         try:
             if app_factory is not None:
                 config = gateway_config(profile, {**values, **(template_vars or {})}, workdir)
@@ -107,7 +117,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 server.start()
                 session.in_process = server
             elif profile.start is not None:
-                session.gateway = start_gateway(profile, values, workdir, proxy_env(sink.url))
+                session.gateway = start_gateway(profile, values, workdir, network)
             else:
                 wait_healthy(session.env.gateway_url + profile.health_path,
                              profile.timeouts.startup)
@@ -117,7 +127,18 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                 session.in_process.stop()
             if session.gateway:
                 session.gateway.stop()
+            if intercept:
+                intercept.stop()
             sink.stop()
+
+
+def check_mode(profile: GatewayProfile, starts: bool) -> None:
+    if profile.mode == "black-box" and starts:
+        raise ConfigError(f"{profile.path}: a black-box profile describes a gateway gwconf does not host; "
+                          "remove [start]")
+    if profile.mode == "as-deployed" and profile.start is None:
+        raise ConfigError(f"{profile.path}: an as-deployed profile needs [start]: gwconf gives the gateway "
+                          "its proxy and CA through the environment of the process it starts")
 
 
 def placeholder(upstream: str) -> str:

@@ -14,6 +14,7 @@ import yaml
 from harness import schemas
 from harness.gateway.driver import render, render_template
 from harness.inprocess import run_in_process
+from harness.intercept import real_urls
 from harness.paths import GATEWAYS_DIR, SUITES_DIR
 from harness.profile import load_profile
 from harness.reference.errors import GatewayError
@@ -41,6 +42,22 @@ def test_litellm_config_has_a_deployment_per_alias_on_the_mocks() -> None:
     assert config["router_settings"]["disable_cooldowns"] is True
     assert config["router_settings"]["fallbacks"] == [{"image-fallback": ["image-fallback-2"]}]
     assert config["general_settings"]["master_key"] == "gwk-client"
+
+
+def test_litellm_deployed_config_names_the_real_hosts_as_the_docs_do() -> None:
+    profile = load_profile(GATEWAYS_DIR / "litellm-deployed.toml")
+    assert profile.mode == "as-deployed" and profile.start and profile.start.config_template
+    values = {**VALUES, **{f"{name.replace('-', '_')}_url": url for name, url in real_urls().items()}}
+    config = yaml.safe_load(render_template(profile.start.config_template, {**values, "profile": profile}))
+    deployments = {d["model_name"]: d["litellm_params"] for d in config["model_list"]}
+    assert set(deployments) >= {r.alias for r in profile.models} | {"image-fallback"}
+    assert deployments["dashscope/qwen-image-2.0-pro"]["api_base"] == "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    assert deployments["dashscope-intl/qwen-image-2.0-pro"] == {
+        "model": "dashscope/qwen-image-2.0-pro", "api_base": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+        "api_key": "sk-dashscope_intl"}
+    assert deployments["dashscope-us/qwen-plus"]["api_base"] == "https://dashscope-us.aliyuncs.com/compatible-mode/v1"
+    assert "api_base" not in deployments["openai/gpt-image-2"]  # LiteLLM's default, api.openai.com
+    assert "api_base" not in deployments["replicate/black-forest-labs/flux-schnell"]
 
 
 def test_portkey_headers_render_to_configs_on_the_mocks() -> None:

@@ -6,6 +6,7 @@ them each test is skipped with the command that installs it.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,21 @@ def test_litellm_routes_dashscope_and_keeps_translation_options(tmp_path: Path) 
                         "MAP-004": "fail",  # no DashScope image edits in 1.106.12
                         "ERR-009": "fail"}  # a malformed upstream body comes back as HTTP 200
     assert (tmp_path / "run.json").is_file() and (tmp_path / "gateway.log").is_file()
+
+
+@pytest.mark.gateway("litellm")
+@pytest.mark.skipif(not LITELLM.is_file(), reason=f"LiteLLM proxy not installed at {LITELLM}: "
+                    "run gateways/install.sh litellm")
+def test_litellm_as_deployed_sends_every_dashscope_image_to_singapore(tmp_path: Path) -> None:
+    """With the documented region bases, LiteLLM keeps chat in its region but ignores a
+    compatible-mode base for images and calls its default, the Singapore host."""
+    outcomes = outcomes_of("litellm-deployed.toml", "MAP-009 or MAP-011 or MAP-012", tmp_path)
+    assert outcomes == {"MAP-009": "pass", "MAP-011": "pass", "MAP-012": "fail"}
+    crossings = json.loads((tmp_path / "crossings.json").read_text())
+    image_hosts = {c["host"] for c in crossings if c["path"].endswith("/multimodal-generation/generation")}
+    chat_hosts = {c["host"] for c in crossings if c["path"].endswith("/chat/completions")}
+    assert image_hosts == {"dashscope-intl.aliyuncs.com"}
+    assert chat_hosts == {"dashscope.aliyuncs.com", "dashscope-us.aliyuncs.com"}
 
 
 @pytest.mark.gateway("portkey")

@@ -11,11 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from harness.budget import LiveRun
 from harness.errors import UpstreamUnavailable
+from harness.livetape import LiveTape
 from harness.outcome import Exchange, clip
 from harness.profile import Dialect, GatewayProfile
 from harness.redact import redact_headers, scrub
@@ -95,9 +98,14 @@ class GatewayClient:
         self.unfollowed_work = False
         self.timeouts = profile.timeouts
         self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT)
+        # A black-box run: paid requests are charged to the live budget, exchanges taped.
+        self.live = LiveRun.from_environ()
+        self.tape = LiveTape(Path(self.live.tapes), secrets, self.base_url) if self.live else None
 
     def close(self) -> None:
         self.http.close()
+        if self.tape is not None:
+            self.tape.write()
 
     # -- raw requests -------------------------------------------------------------------------
 
@@ -109,6 +117,8 @@ class GatewayClient:
         auth_key = self.api_key if key is None else key
         if auth_key:
             all_headers.setdefault("Authorization", f"Bearer {auth_key}")
+        if self.live is not None:  # before anything is built: a refused request is never sent
+            self.live.charge(method, path, kwargs.get("json") or kwargs.get("data"), self.dialect.submit_path)
         request = self.http.build_request(method, url, headers=all_headers, **kwargs)
         if timeout is not None:
             request.extensions["timeout"] = httpx.Timeout(timeout, connect=5.0).as_dict()
@@ -137,6 +147,8 @@ class GatewayClient:
         exchange.response_headers = redact_headers(response.headers.items())
         exchange.response_body = clip(scrub(self._response_text(response), self.secrets))
         self.record(exchange)
+        if self.tape is not None:
+            self.tape.add(request, response)
         return response
 
     def send_within(self, request: httpx.Request, bound: float) -> httpx.Response:

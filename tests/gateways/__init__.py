@@ -1,0 +1,1 @@
+"""Small gateways the project's tests start as subprocesses (their runtime reads the environment)."""
