@@ -62,11 +62,12 @@ def test_stray_gateway_calls_are_recorded_with_host_method_and_path_and_fail_map
 
     assert outcomes["MAP-012"].outcome == "fail"
     assert "qwen-image-2.0-pro-us (us-east-1) reached dashscope ap-southeast-1" in outcomes["MAP-012"].message
-    # What today's checks do not see: the Beijing alias also went to Singapore, but MAP-001/002
-    # accept any DashScope region (and judge the request, not the 401 Singapore answered with),
-    # and MAP-012 looks only at region-bound aliases.
-    assert {i: outcomes[i].outcome for i in ("MAP-001", "MAP-002", "MAP-005", "MAP-009")} == dict.fromkeys(
-        ("MAP-001", "MAP-002", "MAP-005", "MAP-009"), "pass")
+    # MAP-001 requires DashScope to accept the request: the Beijing alias that went to Singapore
+    # got Singapore's 401 for a Beijing key. MAP-002 still accepts any DashScope region, and
+    # MAP-012 looks only at region-bound aliases.
+    assert outcomes["MAP-001"].outcome == "fail"
+    assert {i: outcomes[i].outcome for i in ("MAP-002", "MAP-005", "MAP-009")} == dict.fromkeys(
+        ("MAP-002", "MAP-005", "MAP-009"), "pass")
 
 
 def test_the_reference_as_deployed_reaches_every_real_host_and_passes(tmp_path, control_profile):
