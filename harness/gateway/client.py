@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from harness import seam
 from harness.errors import UpstreamUnavailable
 from harness.outcome import Exchange, clip
 from harness.profile import Dialect, GatewayProfile
@@ -94,7 +95,8 @@ class GatewayClient:
         # still be talking to the upstream in the background.
         self.unfollowed_work = False
         self.timeouts = profile.timeouts
-        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT)
+        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT,
+                                 **seam.client_options())
 
     def close(self) -> None:
         self.http.close()
