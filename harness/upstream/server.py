@@ -84,8 +84,10 @@ class ThreadedServer:
 
     def __init__(self, app: object, sock: socket.socket, http: str = "auto", loop: str = "auto") -> None:
         self.sock = sock
+        # A long keep-alive: a gateway that reuses a connection just as the mock closes it (uvicorn's
+        # default is 5 s idle) would see a dropped connection that no provider caused.
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, http=http, loop=loop)
+                                timeout_graceful_shutdown=1, http=http, loop=loop, timeout_keep_alive=75)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
