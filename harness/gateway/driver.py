@@ -17,7 +17,7 @@ import jinja2
 from harness.errors import ConfigError
 from harness.profile import GatewayProfile
 
-HEALTH_POLL_SECONDS = 0.1
+HEALTH_POLL_SECONDS = 0.02  # a gateway that is up within 20 ms should not cost 100
 
 
 def render(text: str, values: dict[str, str]) -> str:
