@@ -99,6 +99,7 @@ def as_proxy_request(app: ASGIApp) -> ASGIApp:
 
     async def proxied(scope: dict[str, Any], receive: Any, send: Any) -> None:
         host, port = scope["server"]
+        port = port or (443 if scope["scheme"] == "https" else 80)  # httpx leaves a default port out
         if scope["method"] == "CONNECT":  # authority form
             target = f"{host}:{port}"
         else:
