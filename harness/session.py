@@ -27,7 +27,14 @@ from harness.gateway.driver import (
 from harness.profile import GatewayProfile, load_profile
 from harness.seam import TRANSPORT_KEY, Seam, hosted_origin, open_seam
 from harness.upstream import UpstreamSet, start_upstreams
-from harness.upstream.server import ThreadedServer, bind_loopback, build_mocks, free_port, stop_servers
+from harness.upstream.server import (
+    ThreadedServer,
+    ask_to_stop,
+    bind_loopback,
+    build_mocks,
+    free_port,
+    stop_servers,
+)
 
 AppFactory = Callable[[dict[str, Any]], Any]  # rendered gateway config -> ASGI app
 # An in-process gateway's port: only its URL is rendered with it, nothing listens or is opened.
@@ -143,11 +150,13 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                              profile.timeouts.startup)
             yield session
         finally:
-            # Every server of the run stops at once (see stop_servers); the gateway process first.
+            # Every server of the run stops at once (see stop_servers), while the gateway process exits.
+            servers = [*([session.in_process] if session.in_process else []), *([sink.server] if sink else []),
+                       *upstreams.servers]
+            ask_to_stop(servers)
             if session.gateway:
                 session.gateway.stop()
-            stop_servers([*([session.in_process] if session.in_process else []),
-                          *([sink.server] if sink else []), *upstreams.servers])
+            stop_servers(servers)
 
 
 def hosted_upstreams(cassettes: list[Cassette], files_dir: Path, client_keys: tuple[str, ...],

@@ -109,12 +109,17 @@ class ThreadedServer:
         stop_servers([self])
 
 
+def ask_to_stop(servers: Iterable[ThreadedServer]) -> None:
+    """Tell them to stop, without waiting: they wind down while the caller does something else."""
+    for server in servers:
+        server.server.should_exit = True
+
+
 def stop_servers(servers: Iterable[ThreadedServer]) -> None:
     """Stop them together: each takes a tick of uvicorn's main loop (0.1 s) and its graceful
     shutdown to notice, so one after another would add those up."""
     servers = list(servers)
-    for server in servers:
-        server.server.should_exit = True
+    ask_to_stop(servers)
     deadline = time.monotonic() + STOP_BOUND_SECONDS
     for server in servers:
         server.thread.join(timeout=max(0.0, deadline - time.monotonic()))
