@@ -8,8 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from vcr.serialize import deserialize
-from vcr.serializers import yamlserializer
 
 from harness.errors import ConfigError
 
@@ -85,6 +83,11 @@ def load_cassette(path: Path) -> Cassette:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read cassette ({exc.strerror})") from exc
+    # vcrpy on use: importing it imports every HTTP library it can patch (aiohttp, ...), about
+    # 0.15 s that a process which only serves or judges (a gateway, an xdist worker) never needs.
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
     try:
         loaded = deserialize(text, yamlserializer)
     except yaml.YAMLError as exc:
@@ -132,6 +135,8 @@ def load_cassette(path: Path) -> Cassette:
 
 def raw_document(path: Path) -> dict[str, Any]:
     """The cassette as plain data, for schema validation of the file itself."""
+    from vcr.serializers import yamlserializer
+
     return yamlserializer.deserialize(path.read_text(encoding="utf-8"))
 
 

@@ -190,6 +190,35 @@ def baseline_update(
 
 
 @app.command()
+def load(
+    gateway: Annotated[Path, typer.Option("--gateway", "-g", help="gateway profile (TOML)")],
+    jobs: Annotated[int, typer.Option(min=1, max=1_000_000, help="jobs (or sync requests) to submit")] = 100,
+    concurrency: Annotated[int, typer.Option(min=1, max=10_000, help="jobs in flight at once")] = 10,
+    out: Annotated[Path, typer.Option(help="directory for load.json")] = Path("out/load"),
+    model: Annotated[str | None, typer.Option(help="alias to load (default: a DashScope image model)")] = None,
+    bound: Annotated[float, typer.Option(min=0.1, help="seconds a job may take to reach a final state")] = 60.0,
+    poll_interval: Annotated[float, typer.Option(min=0.01, max=60, help="seconds between a job's polls")] = 0.5,
+    locustfile: Annotated[Path | None, typer.Option(
+        help="write a locustfile for this gateway (distributed load) instead of running")] = None,
+) -> None:
+    """Submit N jobs with C in flight; report lost, duplicate-id and wrong-result jobs and latency."""
+    from rich.console import Console
+
+    from harness.load import LoadOptions, print_load, run_load, write_locustfile
+
+    with config_errors():
+        if locustfile is not None:
+            write_locustfile(gateway, locustfile, model)
+            typer.echo(f"wrote {locustfile}; run: locust -f {locustfile} --headless -u {concurrency} "
+                       f"-r {concurrency} --host URL  (distributed: add --master / --worker)")
+            raise typer.Exit(EXIT_OK)
+        document = run_load(LoadOptions(gateway, jobs, concurrency, out, model, bound, poll_interval))
+    print_load(document, Console(stderr=True))
+    typer.echo(json.dumps(document, separators=(",", ":")))
+    raise typer.Exit(EXIT_OK if document["verdict"] == "pass" else EXIT_FAILURES)
+
+
+@app.command()
 def checks(
     as_json: Annotated[bool, typer.Option("--json", help="print the catalogue as JSON")] = False,
     suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,

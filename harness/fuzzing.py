@@ -29,6 +29,7 @@ import requests
 import requests.auth
 import yaml
 
+from harness import seam
 from harness.context import RunEnv
 from harness.errors import ConfigError
 from harness.outcome import Exchange, clip
@@ -142,13 +143,24 @@ def _no_local_constants() -> Iterator[None]:
         providers.CONSTANTS_CACHE.cache.clear()
 
 
+_GENERATED: dict[tuple[str, str, int], list[Any]] = {}
+
+
 def generate_cases(operation: Any, examples: int) -> list[Any]:
     """Up to 2 x `examples` negative cases for one operation, the same ones on every run.
 
     First schemathesis' coverage phase (one case per kind of violation: a missing required
     field, a wrong type, a value past a bound, a bad enum, a malformed body), then its
-    hypothesis-driven negative generation for the shapes nobody thought of.
+    hypothesis-driven negative generation for the shapes nobody thought of. Generation is
+    derandomized, so a process keeps what it generated (the mutation tests fuzz 45 gateways).
     """
+    key = (json.dumps(operation.schema.raw_schema, sort_keys=True), operation.label, examples)
+    if key not in _GENERATED:
+        _GENERATED[key] = _generate(operation, examples)
+    return _GENERATED[key]
+
+
+def _generate(operation: Any, examples: int) -> list[Any]:
     _keep_hypothesis_out_of_cwd()
     with _no_local_constants():
         return coverage_cases(operation, examples) + fuzzed_cases(operation, examples)
@@ -285,6 +297,7 @@ def run_campaign(env: RunEnv, profile: GatewayProfile, examples: int,
     auth = ClientAuth({**env.headers, "Authorization": f"Bearer {env.api_key}"})
     shown = {**env.headers, "Authorization": KEY_PLACEHOLDER}
     with requests.Session() as session:
+        seam.mount(session)  # an in-process run has no sockets
         for operation in operations(load_schema(profile)):
             for case in generate_cases(operation, examples):
                 if time.monotonic() >= deadline:

@@ -1,7 +1,8 @@
-"""Running checks in this process against an ASGI gateway: fast, no pytest, no subprocess.
+"""Running checks in this process against an ASGI gateway: fast, no pytest, no subprocess, no socket.
 
 This is how the project's tests run the catalogue against the reference gateway and its
-mutants; `gwconf run` goes through pytest instead.
+mutants: the gateway, the mocks and the egress sink are ASGI apps behind the seam
+(harness/seam.py). `gwconf run` goes through pytest and real servers instead.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def run_in_process(profile_path: Path, app_factory: AppFactory,
     selected = list(checks) if checks is not None else list(load_suites(SUITES_DIR).values())
     with tempfile.TemporaryDirectory(prefix="gwconf-") as tmp, open_session(
         profile_path, cassettes, Path(tmp), environ={}, app_factory=app_factory,
-        template_vars=template_vars,
+        template_vars=template_vars, sockets=False,
     ) as session:
         profile = session.profile
         if timeouts is not None:

@@ -10,11 +10,17 @@ import threading
 
 import httpx
 
+from harness import seam
+
 _local = threading.local()
 
 
 def loopback_client() -> httpx.Client:
-    """A client for this thread; proxies from the environment never apply to loopback."""
+    """A client for this thread; proxies from the environment never apply to loopback. While an
+    in-process run is open, the seam's client (its mocks and egress sink have no sockets)."""
+    opened = seam.active()
+    if opened is not None:
+        return opened.client
     client = getattr(_local, "client", None)
     if client is None:
         client = httpx.Client(timeout=5.0, trust_env=False)

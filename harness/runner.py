@@ -66,7 +66,7 @@ def pytest_args(options: RunOptions, ini: Path) -> list[str]:
     if options.keyword:
         args += ["-k", options.keyword]
     if options.workers > 1:
-        args += ["-n", str(options.workers)]
+        args += ["-p", "xdist.plugin", "-n", str(options.workers)]
     else:
         args += ["-p", "no:xdist"]
     return args + options.extra_pytest_args
@@ -78,7 +78,10 @@ def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\npython_files = __gwconf_none__\n")
         sink = io.StringIO()
-        with environ(ENV_VAR, session.env.to_json()), contextlib.redirect_stdout(sink):
+        # Only the plugins named in pytest_args: autoloading every installed one (schemathesis',
+        # hypothesis', anyio's, ...) cost about a second of imports per process, workers included.
+        with environ(ENV_VAR, session.env.to_json()), environ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"), \
+                contextlib.redirect_stdout(sink):
             code = pytest.main(pytest_args(options, ini), plugins=[collector])
     if code == pytest.ExitCode.USAGE_ERROR:
         raise ConfigError(f"pytest refused the selection (-k {options.keyword!r}?): "

@@ -6,15 +6,16 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.capture import CaptureLog
-from harness.cassette import load_cassettes
+from harness.cassette import Cassette, load_cassettes
 from harness.context import RunEnv
-from harness.egress import RunningSink, proxy_env, start_sink
+from harness.egress import EgressSink, RunningSink, proxy_env, start_sink
 from harness.errors import ConfigError
 from harness.gateway.driver import (
     StartedGateway,
@@ -25,10 +26,20 @@ from harness.gateway.driver import (
 )
 from harness.intercept import RunningIntercept, deployed_env, real_urls, start_intercept
 from harness.profile import GatewayProfile, load_profile
+from harness.seam import TRANSPORT_KEY, Seam, hosted_origin, open_seam
 from harness.upstream import UpstreamSet, start_upstreams
-from harness.upstream.server import ThreadedServer, bind_loopback, free_port
+from harness.upstream.server import (
+    ThreadedServer,
+    ask_to_stop,
+    bind_loopback,
+    build_mocks,
+    free_port,
+    stop_servers,
+)
 
 AppFactory = Callable[[dict[str, Any]], Any]  # rendered gateway config -> ASGI app
+# An in-process gateway's port: only its URL is rendered with it, nothing listens or is opened.
+IN_PROCESS_PORT = 9
 
 
 @dataclass
@@ -60,8 +71,13 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                  environ: Mapping[str, str] | None = None,
                  app_factory: AppFactory | None = None,
                  template_vars: dict[str, object] | None = None,
-                 upstream_ports: dict[str, int] | None = None) -> Iterator[Session]:
+                 upstream_ports: dict[str, int] | None = None,
+                 sockets: bool = True) -> Iterator[Session]:
+    """Mocks, egress sink and gateway up for one run. `sockets=False` (with an `app_factory`)
+    hosts all of them in this process behind the seam (harness/seam.py): no server, no port."""
     environ = os.environ if environ is None else environ
+    if not sockets and app_factory is None:
+        raise ConfigError(f"{profile_path}: an in-process session needs the gateway as an ASGI app")
     profile = load_profile(profile_path)
     cassettes = load_cassettes(cassettes_dir)
     starts = profile.start is not None or app_factory is not None
@@ -76,21 +92,39 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
     # services do; a gateway configured by hand has keys of its own, so its mocks accept any.
     mock_keys = provider_keys if starts else None
     check_mode(profile, starts)
-    # Black box: live providers behind the gateway, so no mocks (and no URL to substitute).
-    with (start_upstreams(cassettes, cassettes_dir / "files", upstream_ports, client_keys, mock_keys)
-          if profile.mode != "black-box" else UpstreamSet({}, CaptureLog())) as upstreams:
-        sink = start_sink()
-        # As deployed, the gateway keeps the real provider hosts and reaches the mocks through
-        # the intercepting proxy; otherwise its URLs are the mocks' and the sink is a tripwire.
-        intercept = start_intercept(sink, upstreams.urls, workdir) if profile.mode == "as-deployed" else None
+    files_dir = cassettes_dir / "files"
+    with ExitStack() as stack:
+        seam: Seam | None = None
+        sink: RunningSink | None = None
+        intercept: RunningIntercept | None = None
+        if sockets:
+            # Black box: live providers behind the gateway, so no mocks (and no URL to substitute).
+            upstreams = stack.enter_context(
+                start_upstreams(cassettes, files_dir, upstream_ports, client_keys, mock_keys)
+                if profile.mode != "black-box" else UpstreamSet({}, CaptureLog()))
+            sink = start_sink()
+            stack.callback(sink.stop)
+            # As deployed, the gateway keeps the real provider hosts and reaches the mocks through
+            # the intercepting proxy; otherwise its URLs are the mocks' and the sink is a tripwire.
+            if profile.mode == "as-deployed":
+                intercept = start_intercept(sink, upstreams.urls, workdir)
+                stack.callback(intercept.stop)
+            egress_url = intercept.url if intercept else sink.url
+            port = profile.start.port if profile.start and profile.start.port else free_port()
+        else:
+            upstreams = hosted_upstreams(cassettes, files_dir, client_keys, mock_keys)
+            egress = EgressSink()
+            egress_url = hosted_origin("egress")
+            apps = {hosted_origin(name): mock.app for name, mock in upstreams.mocks.items()}
+            seam = stack.enter_context(open_seam({**apps, egress_url: egress}, egress=egress))
+            port = IN_PROCESS_PORT
         gateway_urls = real_urls() if intercept else upstreams.urls
-        network = deployed_env(intercept.url, intercept.ca.bundle) if intercept else proxy_env(sink.url)
-        port = (profile.start.port if profile.start and profile.start.port else free_port())
+        network = deployed_env(intercept.url, intercept.ca.bundle) if intercept else proxy_env(egress_url)
         values = {
             "port": str(port),
             "api_key": key_a or "",
             "api_key_b": key_b or "",
-            "egress_url": intercept.url if intercept else sink.url,
+            "egress_url": egress_url,
             **{f"{placeholder(name)}_url": url for name, url in gateway_urls.items()},
             **{f"{placeholder(name)}_key": key for name, key in provider_keys.items()},
         }
@@ -101,9 +135,9 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             api_key_b=key_b,
             upstream_urls=upstreams.urls,
             provider_keys=provider_keys,
-            egress_url=sink.url,
+            egress_url=egress_url,
             gateway_started=starts,
-            files_dir=str((cassettes_dir / "files").resolve()),
+            files_dir=str(files_dir.resolve()),
             headers={k: render(v, values) for k, v in profile.headers.items()},
             route_headers={r.alias: {k: render(v, values) for k, v in r.headers.items()}
                            for r in profile.models if r.headers}
@@ -111,25 +145,46 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                for f in profile.fallbacks if f.headers},
         ), egress=sink, intercept=intercept)
         try:
-            if app_factory is not None:
+            if seam is not None:
+                assert app_factory is not None
+                config = gateway_config(profile, {**values, **(template_vars or {})}, workdir)
+                config[TRANSPORT_KEY] = seam.router  # the gateway's own client goes through the seam too
+                seam.add(origin_of(session.env.gateway_url), app_factory(config))
+            elif app_factory is not None:
                 config = gateway_config(profile, {**values, **(template_vars or {})}, workdir)
                 server = ThreadedServer(app_factory(config), bind_loopback(port))
                 server.start()
                 session.in_process = server
             elif profile.start is not None:
-                session.gateway = start_gateway(profile, values, workdir, network)
+                extra = {k: str(v) for k, v in (template_vars or {}).items()}
+                session.gateway = start_gateway(profile, {**values, **extra}, workdir, network)
             else:
                 wait_healthy(session.env.gateway_url + profile.health_path,
                              profile.timeouts.startup)
             yield session
         finally:
-            if session.in_process:
-                session.in_process.stop()
+            # Every server of the run stops at once (see stop_servers), while the gateway process exits.
+            servers = [*([session.in_process] if session.in_process else []), *([sink.server] if sink else []),
+                       *upstreams.servers]
+            ask_to_stop(servers)
             if session.gateway:
                 session.gateway.stop()
-            if intercept:
-                intercept.stop()
-            sink.stop()
+            stop_servers(servers)
+
+
+def hosted_upstreams(cassettes: list[Cassette], files_dir: Path, client_keys: tuple[str, ...],
+                     keys: dict[str, str] | None) -> UpstreamSet:
+    """The mocks as ASGI apps on their in-process origins (no servers)."""
+    mocks = build_mocks(cassettes, files_dir, CaptureLog(), client_keys, keys)
+    captures = next(iter(mocks.values())).captures
+    for name, mock in mocks.items():
+        mock.base_url = hosted_origin(name)
+    return UpstreamSet(mocks, captures)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def check_mode(profile: GatewayProfile, starts: bool) -> None:

@@ -15,10 +15,11 @@ from harness.registry import load_suites
 from tests.mutants import MUTANTS
 
 PROFILE = GATEWAYS_DIR / "reference.toml"
-# Small bounds: a mutant that hangs costs seconds, not minutes.
-FAST = Timeouts(request=4, job=3, poll_interval=0.02, startup=10)
-# The reference gateway's own bounds, inside FAST: an upstream that hangs costs half a second.
-TEMPLATE = {"upstream_timeout": 0.5, "task_max_polls": 25, "task_poll_interval": 0.01}
+# Small bounds: a mutant that hangs costs seconds, not minutes. In-process (no sockets), an answer
+# takes milliseconds, so polls can be close together.
+FAST = Timeouts(request=2, job=3, poll_interval=0.005, startup=10)
+# The reference gateway's own bounds, inside FAST: an upstream that hangs costs 0.3 s.
+TEMPLATE = {"upstream_timeout": 0.3, "task_max_polls": 100, "task_poll_interval": 0.002}
 
 
 def not_passed(outcomes: list) -> dict[str, str]:

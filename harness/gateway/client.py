@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from harness import seam
 from harness.budget import LiveRun
 from harness.errors import UpstreamUnavailable
 from harness.livetape import LiveTape
@@ -97,7 +98,8 @@ class GatewayClient:
         # still be talking to the upstream in the background.
         self.unfollowed_work = False
         self.timeouts = profile.timeouts
-        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT)
+        self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT,
+                                 **seam.client_options())
         # A black-box run: paid requests are charged to the live budget, exchanges taped.
         self.live = LiveRun.from_environ()
         self.tape = LiveTape(Path(self.live.tapes), secrets, self.base_url) if self.live else None

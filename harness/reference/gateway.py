@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from harness.reference.errors import GatewayError, client_status
+from harness.reference.transport import QueuedTransport
+from harness.seam import TRANSPORT_KEY
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 # OpenAI image request fields the gateway understands; anything else is a vendor field.
@@ -68,6 +70,7 @@ class Config:
     task_poll_interval: float = 0.05
     task_max_polls: int = 60
     egress_proxy: str | None = None  # every non-loopback call goes through this proxy
+    transport: httpx.AsyncBaseTransport | None = None  # in-process runs: the seam instead of sockets
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -86,6 +89,7 @@ class Config:
             task_poll_interval=float(data.get("task_poll_interval", 0.05)),
             task_max_polls=int(data.get("task_max_polls", 60)),
             egress_proxy=data.get("egress_proxy") or None,
+            transport=data.get(TRANSPORT_KEY),
         )
 
 
@@ -94,21 +98,23 @@ class Config:
 REGION: ContextVar[str | None] = ContextVar("region", default=None)
 
 
-def http_options(proxy: str | None) -> dict[str, Any]:
+def http_options(proxy: str | None, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
     """An explicit egress proxy for everything but loopback (where the upstreams live).
 
     Explicit rather than HTTP(S)_PROXY from the environment: an in-process gateway shares the
-    harness's environment."""
+    harness's environment. In-process, the seam's transport takes every call (it plays the proxy)."""
+    if transport is not None:
+        return {"transport": transport, "trust_env": False}
     if not proxy:
-        return {}
-    return {"proxy": proxy, "mounts": dict.fromkeys(LOOPBACK_PATTERNS)}
+        return {"transport": QueuedTransport()}
+    return {"transport": QueuedTransport(), "proxy": proxy, "mounts": dict.fromkeys(LOOPBACK_PATTERNS)}
 
 
 class ReferenceGateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.http = httpx.AsyncClient(timeout=config.upstream_timeout,
-                                      **http_options(config.egress_proxy))
+                                      **http_options(config.egress_proxy, config.transport))
 
     # -- routing ------------------------------------------------------------------------------
 

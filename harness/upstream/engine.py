@@ -27,6 +27,7 @@ from harness.capture import CapturedRequest, CaptureLog
 from harness.cassette import FILES_HOST, Cassette, Interaction
 from harness.markers import Marker, find_marker
 from harness.redact import bearer_token, redact_headers, scrub_data
+from harness.upstream.tagging import JOB_QUERY, tag_file_urls, tag_png
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -175,6 +176,7 @@ class MockUpstream:
         self.key = key
         self.base_url = ""  # set by the server once the port is bound
         self.tasks: dict[str, Task] = {}
+        self.tag_results = False  # `gwconf load`: results name their job (upstream/tagging.py)
         self._lock = threading.Lock()
         routes = [
             Route("/files/{name}", self.serve_file, methods=["GET"]),
@@ -193,7 +195,11 @@ class MockUpstream:
         if not path.is_file():
             return Response(status_code=404)
         media = "image/png" if name.endswith(".png") else "application/octet-stream"
-        return Response(path.read_bytes(), media_type=media)
+        data = path.read_bytes()
+        job = request.query_params.get(JOB_QUERY)
+        if self.tag_results and job:
+            data = tag_png(data, job)
+        return Response(data, media_type=media)
 
     async def serve_captures(self, request: Request) -> Response:
         token = request.query_params.get("run")
@@ -255,7 +261,7 @@ class MockUpstream:
                 if task is None:
                     return self.provider.unknown_task(task_id), None, token, None
                 interaction = task.next_poll()
-            reply = self.render(interaction, task.id, task.cassette)
+            reply = self.render(interaction, task.id, task.cassette, task.token)
             if task.canceled:
                 reply = self.provider.as_canceled(reply)
             return reply, task.cassette, task.token, task.id
@@ -301,18 +307,21 @@ class MockUpstream:
         if rejection is not None:
             return rejection, None, token, None
         if not cassette.is_task:
-            return (self.render(cassette.submit, self.provider.new_id(), cassette), cassette,
+            return (self.render(cassette.submit, self.provider.new_id(), cassette, token), cassette,
                     token, None)
         task = Task(self.provider.new_id(), cassette, token)
         with self._lock:
             self.tasks[task.id] = task
             interaction = self.provider.submit_reply(req, task)
-        return self.render(interaction, task.id, cassette), cassette, token, task.id
+        return self.render(interaction, task.id, cassette, token), cassette, token, task.id
 
-    def render(self, interaction: Interaction, fresh_id: str, cassette: Cassette) -> Reply:
+    def render(self, interaction: Interaction, fresh_id: str, cassette: Cassette,
+               token: str | None = None) -> Reply:
         """The cassette's answer for this request: mock URLs, and the request's own id."""
         text = interaction.response_body.decode("utf-8", errors="replace")
         text = text.replace(FILES_HOST, self.base_url)
+        if self.tag_results and token:
+            text = tag_file_urls(text, self.base_url, token)
         for host in self.provider.public_hosts:
             text = text.replace(host, self.base_url)
         for literal in cassette.ids.values():

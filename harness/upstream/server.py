@@ -1,4 +1,10 @@
-"""Serving the mock upstreams on loopback: one uvicorn server per provider, in threads."""
+"""Serving the mock upstreams on loopback: one uvicorn server per provider, in threads.
+
+uvicorn's fast stack serves them where it is installed (it is a dependency: `uvicorn[standard]`):
+httptools parses HTTP and uvloop runs each server's event loop; `"auto"` falls back to h11 and
+asyncio otherwise. Each server gets its own loop from uvicorn's loop factory, so nothing here
+changes the process-wide asyncio policy. The egress sink asks for h11 (see egress.py).
+"""
 
 from __future__ import annotations
 
@@ -28,11 +34,16 @@ PROVIDERS: dict[str, type[Provider]] = {"dashscope": DashScope, "openai": OpenAI
 DASHSCOPE_REGIONS = {"dashscope": "cn-beijing", "dashscope-intl": "ap-southeast-1",
                      "dashscope-us": "us-east-1"}
 STARTUP_BOUND_SECONDS = 10.0
+STOP_BOUND_SECONDS = 5.0
+LISTEN_BACKLOG = 2048
+# What h11 and httptools say when a `drop` fault ends a body short of its Content-Length.
+SHORT_BODY_ERRORS = ("Too little data for declared Content-Length",
+                     "Response content shorter than Content-Length")
 
 
 class QuietShutdown(logging.Filter):
     """Faults the mocks cause on purpose are not worth a log line: a `hang` cut short by
-    shutdown, and the short body of a `drop` that h11 refuses to finish."""
+    shutdown, and the short body of a `drop` that h11 and httptools refuse to finish."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "graceful shutdown exceeded" in record.getMessage():
@@ -40,7 +51,7 @@ class QuietShutdown(logging.Filter):
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, asyncio.CancelledError):  # a request still running at shutdown
             return False
-        return "Too little data for declared Content-Length" not in str(error)
+        return not any(text in str(error) for text in SHORT_BODY_ERRORS)
 
 
 logging.getLogger("uvicorn.error").addFilter(QuietShutdown())
@@ -56,7 +67,9 @@ def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"http://{host}:{port}: cannot listen ({exc.strerror})") from exc
-    sock.listen(128)
+    # A deep backlog: `gwconf load` opens a thousand connections at once, and a full queue drops
+    # SYNs that the client then resends only after a second.
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
@@ -69,10 +82,12 @@ def free_port() -> int:
 class ThreadedServer:
     """A uvicorn server on an already-bound socket, in a daemon thread, stoppable."""
 
-    def __init__(self, app: object, sock: socket.socket, http: str = "auto") -> None:
+    def __init__(self, app: object, sock: socket.socket, http: str = "auto", loop: str = "auto") -> None:
         self.sock = sock
+        # A long keep-alive: a gateway that reuses a connection just as the mock closes it (uvicorn's
+        # default is 5 s idle) would see a dropped connection that no provider caused.
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, http=http)
+                                timeout_graceful_shutdown=1, http=http, loop=loop, timeout_keep_alive=75)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
@@ -91,9 +106,24 @@ class ThreadedServer:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()
+        stop_servers([self])
+
+
+def ask_to_stop(servers: Iterable[ThreadedServer]) -> None:
+    """Tell them to stop, without waiting: they wind down while the caller does something else."""
+    for server in servers:
+        server.server.should_exit = True
+
+
+def stop_servers(servers: Iterable[ThreadedServer]) -> None:
+    """Stop them together: each takes a tick of uvicorn's main loop (0.1 s) and its graceful
+    shutdown to notice, so one after another would add those up."""
+    servers = list(servers)
+    ask_to_stop(servers)
+    deadline = time.monotonic() + STOP_BOUND_SECONDS
+    for server in servers:
+        server.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        server.sock.close()
 
 
 @dataclass
@@ -113,8 +143,7 @@ class UpstreamSet:
                 for name, url in self.urls.items()}
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        stop_servers(self.servers)
 
     def __enter__(self) -> UpstreamSet:
         return self
