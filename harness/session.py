@@ -109,7 +109,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             if profile.mode == "as-deployed":
                 intercept = start_intercept(sink, upstreams.urls, workdir)
                 stack.callback(intercept.stop)
-            egress_url = intercept.url if intercept else sink.url
+            egress_url = sink.url  # where the egress log is read, as deployed too
             port = profile.start.port if profile.start and profile.start.port else free_port()
         else:
             upstreams = hosted_upstreams(cassettes, files_dir, client_keys, mock_keys)
@@ -124,7 +124,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
             "port": str(port),
             "api_key": key_a or "",
             "api_key_b": key_b or "",
-            "egress_url": egress_url,
+            "egress_url": intercept.url if intercept else egress_url,
             **{f"{placeholder(name)}_url": url for name, url in gateway_urls.items()},
             **{f"{placeholder(name)}_key": key for name, key in provider_keys.items()},
         }
