@@ -23,6 +23,10 @@ class CapturedRequest:
     seq: int = 0
     answered: int | None = None  # the status the mock answered with
     task: str | None = None  # the task/prediction id this request created or polled
+    # What the upstream answered (scrubbed like the request): the other half of the evidence.
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    answer_body: str = ""
+    fault: str | None = None  # hang or drop: the answer above was never (fully) sent
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -35,7 +39,8 @@ class CapturedRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CapturedRequest:
-        return cls(**data)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> str:
         model = self.json_body().get("model")

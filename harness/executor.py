@@ -1,89 +1,112 @@
-"""Running one check and turning whatever happened into an Outcome."""
+"""Scenarios drive, checks judge: each scenario runs at most once, every check of it judges its
+recording. The same path serves `gwconf run` (through pytest), the in-process runs of the
+project's tests, and `gwconf judge` (recordings read from disk, nothing driven)."""
 
 from __future__ import annotations
 
-import time
-import traceback
+import json
 from collections.abc import Iterable
+from pathlib import Path
 
-from harness.context import CaptureSource, CheckContext, RunEnv
-from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
+from harness.context import CaptureSource, RunEnv
+from harness.errors import ConfigError
+from harness.judge import judge_check, skipped, unmet_need
 from harness.outcome import Outcome
-from harness.profile import CAPABILITIES, GatewayProfile
-from harness.redact import scrub, scrub_data
-from harness.registry import MUST, Check
+from harness.profile import GatewayProfile
+from harness.recording import Recording, RunFacts
+from harness.registry import SCENARIOS, Check
+from harness.scenario import drive
+
+RECORDINGS_DIR = "recordings"
+FACTS_FILE = "run-facts.json"
 
 
-def unmet_need(check: Check, profile: GatewayProfile, env: RunEnv) -> str | None:
-    """Why the profile does not claim what the check needs, or None when it does."""
-    need = check.needs
-    if need in CAPABILITIES:
-        return None if profile.claims(need) else f"profile claims no {need} model"
-    if need == "async":
-        return None if profile.dialect.is_async else "profile's dialect is sync"
-    if need == "fallback":
-        return None if profile.fallbacks else "profile declares no fallback alias"
-    if need == "two-keys":
-        return None if env.api_key_b else "profile names no second client key (api_key_b_env)"
-    if need == "any":
-        return None
-    raise ConfigError(f"{check.id}: unknown need {need!r}")
+class Recorder:
+    """Runs each scenario the first time a check needs it and keeps its recording (on disk too,
+    when given a directory: that is what `gwconf judge` reads)."""
+
+    def __init__(self, env: RunEnv, profile: GatewayProfile, captures: CaptureSource,
+                 store: Path | None = None) -> None:
+        self.env = env
+        self.profile = profile
+        self.captures = captures
+        self.store = store
+        self.facts = env.facts(profile)
+        self.recordings: dict[str, Recording] = {}
+
+    def recording(self, name: str) -> Recording:
+        if name not in self.recordings:
+            recording = drive(SCENARIOS[name], self.env, self.profile, self.captures)
+            self.recordings[name] = recording
+            if self.store is not None:
+                save_recording(self.store, recording)
+        return self.recordings[name]
+
+    def outcome(self, check: Check) -> Outcome:
+        reason = unmet_need(check, self.profile, self.facts)
+        if reason:
+            return skipped(check, reason)
+        return judge_check(check, self.recording(check.scenario), self.profile, self.facts)
+
+    def run(self, checks: Iterable[Check]) -> list[Outcome]:
+        return [self.outcome(c) for c in checks]
 
 
-def run_check(check: Check, env: RunEnv, profile: GatewayProfile,
-              captures: CaptureSource) -> Outcome:
-    outcome = Outcome(check.id, check.title, check.level, check.category, "pass", 0.0,
-                      spec=check.spec)
-    reason = unmet_need(check, profile, env)
-    if reason:
-        outcome.outcome, outcome.message = "skip", reason
-        return outcome
-    t = CheckContext(check, env, profile, captures)
-    started = time.monotonic()
+def judge_recordings(checks: Iterable[Check], recordings: dict[str, Recording], profile: GatewayProfile,
+                     facts: RunFacts) -> list[Outcome]:
+    """Verdicts from stored recordings only. A check whose scenario was not recorded (it was not
+    selected, or it is newer than the run) is left out."""
+    outcomes = []
+    for check in checks:
+        reason = unmet_need(check, profile, facts)
+        if reason:
+            outcomes.append(skipped(check, reason))
+        elif check.scenario in recordings:
+            outcomes.append(judge_check(check, recordings[check.scenario], profile, facts))
+    return outcomes
+
+
+def client_requests(recordings: Iterable[Recording]) -> int:
+    """How many requests the run sent to the gateway (fuzz campaigns included)."""
+    return sum(len(r.exchanges) for r in recordings)
+
+
+# -- on disk ----------------------------------------------------------------------------------
+
+def save_recording(store: Path, recording: Recording) -> Path:
+    path = store / RECORDINGS_DIR / f"{recording.scenario}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recording.to_dict(), ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def save_facts(store: Path, facts: RunFacts) -> None:
+    path = store / RECORDINGS_DIR / FACTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(facts.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def clear_recordings(store: Path) -> None:
+    """A run starts with no recordings of an earlier run in its directory."""
+    folder = store / RECORDINGS_DIR
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink()
+
+
+def load_recordings(store: Path) -> tuple[RunFacts, dict[str, Recording]]:
+    """The facts and recordings of a run directory; a missing or broken file is a ConfigError."""
+    folder = store / RECORDINGS_DIR
+    facts_path = folder / FACTS_FILE
+    if not facts_path.is_file():
+        raise ConfigError(f"{folder}: no recordings here (is {store} a gwconf run directory?)")
     try:
-        check.func(t)
-        _collect_captures(t)
-    except CheckFailed as exc:
-        _collect_captures(t)
-        outcome.outcome = "fail" if check.level == MUST else "warn"
-        outcome.message = exc.render()
-    except CheckSkipped as exc:
-        outcome.outcome, outcome.message = "skip", str(exc)
-    except UpstreamUnavailable as exc:
-        _collect_captures(t)
-        outcome.outcome, outcome.message = "error", f"harness could not decide: {exc}"
-    except Exception as exc:  # a harness bug must not stop the run; it shows as an error
-        outcome.outcome = "error"
-        outcome.message = f"harness error: {type(exc).__name__}: {exc}"
-        t.note(traceback.format_exc(limit=6))
-    finally:
-        t.close()
-    outcome.duration = round(time.monotonic() - started, 4)
-    outcome.evidence = t.evidence
-    return redact_outcome(outcome, env.secrets)
-
-
-def _collect_captures(t: CheckContext) -> None:
-    try:
-        t.upstream()
-    except UpstreamUnavailable as exc:
-        t.note(f"captures unavailable: {exc}")
-    try:
-        escaped = t.egress()
-    except UpstreamUnavailable as exc:
-        t.note(f"egress log unavailable: {exc}")
-        return
-    for attempt in escaped:
-        seen = f" ({attempt.method} {attempt.path})" if attempt.path else f" ({attempt.method})"
-        note = f"the gateway tried to reach {attempt.target}{seen}, not a configured upstream"
-        if note not in t.evidence.notes:
-            t.note(note)
-
-
-def redact_outcome(outcome: Outcome, secrets: Iterable[str]) -> Outcome:
-    """Scrub every string of the outcome, evidence included: reports never carry a key."""
-    data = scrub_data(outcome.to_dict(), tuple(secrets))
-    assert isinstance(data, dict)
-    clean = Outcome.from_dict(data)
-    clean.message = scrub(clean.message, tuple(secrets))
-    return clean
+        facts = RunFacts.from_dict(json.loads(facts_path.read_text(encoding="utf-8")))
+        recordings = {}
+        for path in sorted(folder.glob("*.json")):
+            if path.name != FACTS_FILE:
+                recording = Recording.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                recordings[recording.scenario] = recording
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{folder}: unreadable recording ({type(exc).__name__}: {exc})") from exc
+    return facts, recordings

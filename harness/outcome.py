@@ -16,6 +16,11 @@ def clip(text: str, limit: int = BODY_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
+GATEWAY_URL_VAR = "GWCONF_GATEWAY_URL"
+SKIPPED_CURL_HEADERS = frozenset({"content-length", "host", "accept-encoding", "connection", "user-agent",
+                                  "content-type"})
+
+
 @dataclass
 class Exchange:
     """One client request to the gateway and what came back (secrets already scrubbed)."""
@@ -29,16 +34,27 @@ class Exchange:
     response_body: str = ""
     elapsed: float = 0.0
     error: str | None = None  # transport failure: timeout, refused, cut short
+    path: str = ""  # path and query on the gateway; "" when the URL is not the gateway's
+    form: list[list[str]] = field(default_factory=list)  # multipart parts: [name, value or "@file;type=..."]
 
     def curl(self) -> str:
-        parts = ["curl", "-sS", "-X", self.method, shlex.quote(self.url)]
+        """A curl that works after the run: the gateway's address is a shell variable, the
+        client key an environment variable, and a multipart body its `--form` parts."""
+        if not self.path:
+            return ""
+        parts = ["curl", "-sS", "-X", self.method, f'"${GATEWAY_URL_VAR}"' + shlex.quote(self.path)]
         for name, value in self.request_headers.items():
-            if name in {"content-length", "host", "accept-encoding", "connection", "user-agent"}:
+            if name in SKIPPED_CURL_HEADERS and not (name == "content-type" and not self.form):
                 continue
             if name == "authorization":
                 value = "Bearer $GWCONF_API_KEY"
+                parts += ["-H", f'"{name}: {value}"']
+                continue
             parts += ["-H", shlex.quote(f"{name}: {value}")]
-        if self.request_body:
+        if self.form:
+            for name, value in self.form:
+                parts += ["--form" if value.startswith("@") else "--form-string", shlex.quote(f"{name}={value}")]
+        elif self.request_body:
             parts += ["--data-raw", shlex.quote(self.request_body)]
         return " ".join(parts)
 
@@ -54,10 +70,16 @@ class Evidence:
     expected: str = ""
     actual: str = ""
     notes: list[str] = field(default_factory=list)
+    rerun: str = ""  # the gwconf command that runs this check again
 
     @property
     def curl(self) -> str:
-        return self.exchanges[0].curl() if self.exchanges else ""
+        """The reproduction: the gwconf line, then a curl per client request, in order."""
+        curls = [c for c in (x.curl() for x in self.exchanges) if c]
+        lines = [self.rerun] if self.rerun else []
+        if curls:
+            lines += [f"# {GATEWAY_URL_VAR}: the gateway's base URL; GWCONF_API_KEY: its client key", *curls]
+        return "\n".join(lines)
 
     @property
     def diff(self) -> str:
@@ -73,6 +95,7 @@ class Evidence:
             "actual": self.actual,
             "diff": self.diff,
             "curl": self.curl,
+            "rerun": self.rerun,
             "notes": list(self.notes),
         }
 
@@ -85,6 +108,7 @@ class Evidence:
             expected=data.get("expected", ""),
             actual=data.get("actual", ""),
             notes=list(data.get("notes", [])),
+            rerun=data.get("rerun", ""),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import secrets
@@ -14,15 +15,16 @@ from typing import Any
 
 import pytest
 
-from harness.context import ENV_VAR
+from harness.context import ENV_VAR, RunEnv
 from harness.errors import ConfigError
+from harness.executor import clear_recordings, client_requests, load_recordings, save_facts
 from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
 from harness.redact import scrub
 from harness.registry import Check, catalogue, load_suites
 from harness.report.runjson import build_run, now_iso, tree_digest, write_run
-from harness.session import Session, open_session
+from harness.session import open_session
 from harness.upstream.server import consecutive_ports
 
 
@@ -60,19 +62,19 @@ def pytest_args(options: RunOptions, ini: Path) -> list[str]:
     if options.keyword:
         args += ["-k", options.keyword]
     if options.workers > 1:
-        args += ["-n", str(options.workers)]
+        args += ["-n", str(options.workers), "--dist", "loadgroup"]
     else:
         args += ["-p", "no:xdist"]
     return args + options.extra_pytest_args
 
 
-def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
+def execute_suites(env: RunEnv, options: RunOptions) -> list[Outcome]:
     collector = OutcomeCollector(options.progress)
     with tempfile.TemporaryDirectory(prefix="gwconf-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\npython_files = __gwconf_none__\n")
         sink = io.StringIO()
-        with environ(ENV_VAR, session.env.to_json()), contextlib.redirect_stdout(sink):
+        with environ(ENV_VAR, env.to_json()), contextlib.redirect_stdout(sink):
             code = pytest.main(pytest_args(options, ini), plugins=[collector])
     if code == pytest.ExitCode.USAGE_ERROR:
         raise ConfigError(f"pytest refused the selection (-k {options.keyword!r}?): "
@@ -143,8 +145,12 @@ def run(options: RunOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
+        # Workers keep each scenario's scrubbed recording in the run directory: `gwconf judge` reads them.
+        env = dataclasses.replace(session.env, out_dir=str(options.out.resolve()), profile_arg=str(options.profile))
+        clear_recordings(options.out)
+        save_facts(options.out, env.facts(session.profile))
         try:
-            outcomes = execute_suites(session, options)
+            outcomes = execute_suites(env, options)
         finally:
             # Kept even when the suites could not run: it is what explains why.
             if session.gateway is not None:
@@ -169,6 +175,7 @@ def run(options: RunOptions) -> dict[str, Any]:
                    "count": len(list(options.cassettes.rglob("*.yaml")))},
         secrets=secrets_,
         options={"keyword": options.keyword, "workers": options.workers},
+        client_requests=client_requests(load_recordings(options.out)[1].values()),
     )
     write_run(document, options.out / "run.json")
     return document

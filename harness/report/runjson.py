@@ -37,7 +37,7 @@ def tree_digest(root: Path, pattern: str = "*") -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
+def summarize(outcomes: list[Outcome], client_requests: int = 0) -> dict[str, Any]:
     by_outcome = Counter({o: 0 for o in OUTCOMES})
     by_outcome.update(o.outcome for o in outcomes)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
@@ -58,12 +58,13 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         "must_by_category": {k: {**v, "rate": round(v["passed"] / v["total"], 4) if v["total"]
                                  else 1.0} for k, v in must_by_category.items()},
         "verdict": "pass" if must_passed == must_total else "fail",
+        "client_requests": client_requests,
     }
 
 
 def build_run(outcomes: list[Outcome], *, run_id: str, started_at: str, finished_at: str,
               gateway: dict[str, Any], cassettes: dict[str, Any], secrets: tuple[str, ...] = (),
-              options: dict[str, Any] | None = None) -> dict[str, Any]:
+              options: dict[str, Any] | None = None, client_requests: int = 0) -> dict[str, Any]:
     document = {
         "format": FORMAT,
         "harness": {"name": "gwconf", "version": harness_version()},
@@ -73,7 +74,7 @@ def build_run(outcomes: list[Outcome], *, run_id: str, started_at: str, finished
         "gateway": gateway,
         "cassettes": cassettes,
         "options": options or {},
-        "summary": summarize(outcomes),
+        "summary": summarize(outcomes, client_requests),
         "checks": [o.to_dict() for o in outcomes],
     }
     clean = scrub_data(document, secrets)

@@ -26,7 +26,8 @@ from starlette.types import Receive, Scope, Send
 from harness.capture import CapturedRequest, CaptureLog
 from harness.cassette import FILES_HOST, Cassette, Interaction
 from harness.markers import Marker, find_marker
-from harness.redact import bearer_token, redact_headers, scrub_data
+from harness.outcome import clip
+from harness.redact import bearer_token, redact_headers, scrub, scrub_data
 
 log = logging.getLogger("gwconf.upstream")
 
@@ -201,9 +202,12 @@ class MockUpstream:
             region=self.region,
             answered=reply.status,
             task=task_id,
+            answer_headers=redact_headers({"content-type": reply.media_type, **reply.headers}, self.secrets),
+            answer_body=clip(scrub(reply.body.decode("utf-8", errors="replace"), self.secrets)),
+            fault=(cassette.fault if cassette else {}).get("kind"),
         )
         self.captures.append(record)
-        fault = (cassette.fault if cassette else {}).get("kind")
+        fault = record.fault
         if fault == "hang":
             try:
                 await asyncio.sleep(min(float(cassette.fault.get("seconds", 60)), MAX_HANG_SECONDS))
