@@ -81,6 +81,27 @@ def run(
 
 
 @app.command()
+def judge(
+    run_dir: Annotated[Path, typer.Argument(help="the --out directory of an earlier gwconf run")],
+    suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary table")] = False,
+) -> None:
+    """Re-judge a run's recordings with the current catalogue, offline; rewrite run.json and reports."""
+    from rich.console import Console
+
+    from harness.rejudge import rejudge
+    from harness.report.console import print_summary
+    from harness.report.render import render_reports
+
+    with config_errors():
+        document = rejudge(run_dir, suites)
+        written = render_reports([document], run_dir)
+    print_summary(document, Console(stderr=True), quiet=quiet)
+    typer.echo(f"wrote {run_dir / 'run.json'}" + "".join(f", {p.name}" for p in written))
+    raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
+
+
+@app.command()
 def checks(
     as_json: Annotated[bool, typer.Option("--json", help="print the catalogue as JSON")] = False,
     suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,

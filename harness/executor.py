@@ -53,16 +53,23 @@ class Recorder:
 
 
 def judge_recordings(checks: Iterable[Check], recordings: dict[str, Recording], profile: GatewayProfile,
-                     facts: RunFacts) -> list[Outcome]:
-    """Verdicts from stored recordings only. A check whose scenario was not recorded (it was not
-    selected, or it is newer than the run) is left out."""
+                     facts: RunFacts, required: Iterable[str] = ()) -> list[Outcome]:
+    """Verdicts from stored recordings only. A check whose scenario was not recorded is left
+    out (it was not selected, or it is newer than the run), unless it is `required` (the run
+    judged it): then it is an error, never silently dropped."""
+    required = set(required)
     outcomes = []
     for check in checks:
         reason = unmet_need(check, profile, facts)
         if reason:
-            outcomes.append(skipped(check, reason))
+            if check.id in required or check.scenario in recordings:
+                outcomes.append(skipped(check, reason))
         elif check.scenario in recordings:
             outcomes.append(judge_check(check, recordings[check.scenario], profile, facts))
+        elif check.id in required:
+            outcomes.append(Outcome(check.id, check.title, check.level, check.category, "error", 0.0,
+                                    message=f"harness could not decide: the run recorded no scenario "
+                                            f"{check.scenario!r}", spec=check.spec))
     return outcomes
 
 
