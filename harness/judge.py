@@ -33,6 +33,7 @@ class Judgement:
         self.recording = recording
         self.profile = profile
         self.facts = facts
+        self.read: set[str] | None = set()  # the steps the check looked at (None: all of them)
         self.evidence = Evidence(exchanges=recording.exchanges, upstream=recording.upstream,
                                  notes=list(recording.notes),
                                  rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}")
@@ -70,6 +71,7 @@ class Judgement:
         step = self.recording.step(name)
         if step is None:
             raise UpstreamUnavailable(f"scenario {self.recording.scenario} recorded no step {name!r}")
+        self._looked_at(name)
         if step.timeout:
             if bounded:
                 self.fail(bounded if isinstance(bounded, str) else BOUND_REQUIREMENT,
@@ -98,12 +100,28 @@ class Judgement:
 
     def upstream(self, step: str | None = None, provider: str | None = None) -> list[CapturedRequest]:
         """What reached the mocks because of one step (or of the whole scenario)."""
+        self._looked_at(step)
         if step is None:
             records = self.recording.upstream
         else:
             found = self.recording.step(step)
             records = found.upstream if found is not None else []
         return [r for r in records if provider is None or r.provider == provider]
+
+    def _looked_at(self, step: str | None) -> None:
+        if step is None:
+            self.read = None
+        elif self.read is not None:
+            self.read.add(step)
+
+    def passing_evidence(self) -> Evidence:
+        """A pass keeps what it judged; a failure keeps the whole scenario."""
+        if self.read is None:
+            return self.evidence
+        steps = [s for s in self.recording.steps if s.name in self.read]
+        self.evidence.exchanges = [x for s in steps for x in s.exchanges]
+        self.evidence.upstream = sorted((r for s in steps for r in s.upstream), key=lambda r: r.seq)
+        return self.evidence
 
     def egress(self) -> list[EgressAttempt]:
         """Attempts to reach a host other than the mocks while the scenario ran. Attribution is by
@@ -183,5 +201,5 @@ def judge_check(check: Check, recording: Recording, profile: GatewayProfile, fac
         t.note(traceback.format_exc(limit=6))
     if outcome.outcome == "skip":
         return skipped(check, outcome.message)
-    outcome.evidence = t.evidence
+    outcome.evidence = t.passing_evidence() if outcome.outcome == "pass" else t.evidence
     return outcome
