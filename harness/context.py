@@ -88,7 +88,8 @@ class RunEnv:
         """What the checks may know of this run: no key, only the keys' fingerprints."""
         return RunFacts(
             profile_path=self.profile_path, profile_arg=self.profile_arg or self.profile_path,
-            timeouts=asdict(profile.timeouts),
+            timeouts=asdict(profile.timeouts), upstream_urls=dict(self.upstream_urls),
+            provider_key_names={fingerprint(k): name for name, k in self.provider_keys.items() if k},
             files_dir=self.files_dir, gateway_started=self.gateway_started,
             has_second_key=bool(self.api_key_b),
             client_key_marks=[fingerprint(k) for k in (self.api_key, self.api_key_b) if k],

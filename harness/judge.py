@@ -36,7 +36,8 @@ class Judgement:
         self.read: set[str] | None = set()  # the steps the check looked at (None: all of them)
         self.evidence = Evidence(exchanges=recording.exchanges, upstream=recording.upstream,
                                  notes=list(recording.notes),
-                                 rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}")
+                                 rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}",
+                                 variables=facts.repro_variables())
 
     # -- the profile ----------------------------------------------------------------------------
 
@@ -61,9 +62,6 @@ class Judgement:
         return (recorded if recorded.is_file() else CASSETTES_DIR / "files" / name).read_bytes()
 
     # -- the recording --------------------------------------------------------------------------
-
-    def has_step(self, name: str) -> bool:
-        return self.recording.step(name) is not None
 
     def step(self, name: str, bounded: bool | str = False) -> Step:
         """The named step. A step the harness could not drive makes the check an error; one the

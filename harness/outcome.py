@@ -21,6 +21,15 @@ SKIPPED_CURL_HEADERS = frozenset({"content-length", "host", "accept-encoding", "
                                   "content-type"})
 
 
+def shell_word(text: str, variables: dict[str, str]) -> str:
+    """`text` as one shell word, each occurrence of a `variables` key replaced by "${VALUE}"."""
+    for literal, variable in variables.items():
+        if literal and literal in text:
+            return f'"${{{variable}}}"'.join(shell_word(piece, variables) if piece else ""
+                                             for piece in text.split(literal))
+    return shlex.quote(text) if text else ""
+
+
 @dataclass
 class Exchange:
     """One client request to the gateway and what came back (secrets already scrubbed)."""
@@ -37,25 +46,30 @@ class Exchange:
     path: str = ""  # path and query on the gateway; "" when the URL is not the gateway's
     form: list[list[str]] = field(default_factory=list)  # multipart parts: [name, value or "@file;type=..."]
 
-    def curl(self) -> str:
+    def curl(self, variables: dict[str, str] | None = None) -> str:
         """A curl that works after the run: the gateway's address is a shell variable, the
-        client key an environment variable, and a multipart body its `--form` parts."""
+        client key an environment variable, a multipart body its `--form` parts, and every URL
+        named in `variables` (a mock's, inside a routing header) the shell variable given."""
         if not self.path:
             return ""
-        parts = ["curl", "-sS", "-X", self.method, f'"${GATEWAY_URL_VAR}"' + shlex.quote(self.path)]
+        names = dict(variables or {})
+
+        def word(text: str) -> str:
+            return shell_word(text, names)
+
+        parts = ["curl", "-sS", "-X", self.method, f'"${GATEWAY_URL_VAR}"' + word(self.path)]
         for name, value in self.request_headers.items():
             if name in SKIPPED_CURL_HEADERS and not (name == "content-type" and not self.form):
                 continue
             if name == "authorization":
-                value = "Bearer $GWCONF_API_KEY"
-                parts += ["-H", f'"{name}: {value}"']
+                parts += ["-H", f'"{name}: Bearer $GWCONF_API_KEY"']
                 continue
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
+            parts += ["-H", word(f"{name}: {value}")]
         if self.form:
             for name, value in self.form:
-                parts += ["--form" if value.startswith("@") else "--form-string", shlex.quote(f"{name}={value}")]
+                parts += ["--form" if value.startswith("@") else "--form-string", word(f"{name}={value}")]
         elif self.request_body:
-            parts += ["--data-raw", shlex.quote(self.request_body)]
+            parts += ["--data-raw", word(self.request_body)]
         return " ".join(parts)
 
     def summary(self) -> str:
@@ -71,14 +85,19 @@ class Evidence:
     actual: str = ""
     notes: list[str] = field(default_factory=list)
     rerun: str = ""  # the gwconf command that runs this check again
+    variables: dict[str, str] = field(default_factory=dict)  # mock URL -> the shell variable naming it
 
     @property
     def curl(self) -> str:
         """The reproduction: the gwconf line, then a curl per client request, in order."""
-        curls = [c for c in (x.curl() for x in self.exchanges) if c]
+        curls = [c for c in (x.curl(self.variables) for x in self.exchanges) if c]
         lines = [self.rerun] if self.rerun else []
         if curls:
-            lines += [f"# {GATEWAY_URL_VAR}: the gateway's base URL; GWCONF_API_KEY: its client key", *curls]
+            lines.append(f"# {GATEWAY_URL_VAR}: the gateway's base URL; GWCONF_API_KEY: its client key")
+            if any("_URL}" in c or "_KEY}" in c for c in curls):
+                lines.append("# GWCONF_<UPSTREAM>_URL: the mocks, as `gwconf upstreams` prints them; "
+                             "GWCONF_<UPSTREAM>_KEY: any key (those mocks accept any)")
+            lines += curls
         return "\n".join(lines)
 
     @property
@@ -89,13 +108,14 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "exchanges": [asdict(x) | {"curl": x.curl()} for x in self.exchanges],
+            "exchanges": [asdict(x) | {"curl": x.curl(self.variables)} for x in self.exchanges],
             "upstream": [r.to_dict() for r in self.upstream],
             "expected": self.expected,
             "actual": self.actual,
             "diff": self.diff,
             "curl": self.curl,
             "rerun": self.rerun,
+            "variables": dict(self.variables),
             "notes": list(self.notes),
         }
 
@@ -109,6 +129,7 @@ class Evidence:
             actual=data.get("actual", ""),
             notes=list(data.get("notes", [])),
             rerun=data.get("rerun", ""),
+            variables=dict(data.get("variables", {})),
         )
 
 

@@ -114,10 +114,20 @@ class RunFacts:
     client_key_marks: list[str] = field(default_factory=list)  # fingerprints of the client keys
     provider_key_marks: list[str] = field(default_factory=list)  # of the gateway's provider keys
     timeouts: dict[str, float] = field(default_factory=dict)  # the bounds the run used
+    upstream_urls: dict[str, str] = field(default_factory=dict)  # the mocks' loopback URLs
+    provider_key_names: dict[str, str] = field(default_factory=dict)  # fingerprint -> upstream name
+
+    def repro_variables(self) -> dict[str, str]:
+        """What a repro names by shell variable: each mock's URL (as `gwconf upstreams` prints it)
+        and each scrubbed provider key, so a curl names no dead port and needs no stored key."""
+        def var(name: str, kind: str) -> str:
+            return f"GWCONF_{name.upper().replace('-', '_')}_{kind}"
+        return ({url: var(name, "URL") for name, url in self.upstream_urls.items()}
+                | {f"[REDACTED {mark}]": var(name, "KEY") for mark, name in self.provider_key_names.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunFacts:
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

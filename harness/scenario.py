@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from harness.egress import fetch_attempts
 from harness.errors import UpstreamUnavailable
 from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
 from harness.markers import Marker, new_token
-from harness.profile import GatewayProfile
+from harness.profile import GatewayProfile, ModelRoute
 from harness.recording import Answer, Recording, Step
 from harness.redact import scrub_data
 from harness.registry import Scenario
@@ -43,6 +43,13 @@ class Driver:
         self.current: Step | None = None
         self.client = GatewayClient(profile, env.gateway_url, env.api_key, self._exchange, env.headers,
                                     env.secrets, env.route_headers)
+
+    # -- the profile ----------------------------------------------------------------------------
+
+    def route_where(self, capability: str, predicate: Callable[[ModelRoute], bool]) -> ModelRoute | None:
+        """The profile's first route of `capability` that fits, or None: the scenario then sends
+        nothing for it, and the checks that need it skip (Judgement.route_where)."""
+        return next((r for r in self.profile.routes_for(capability) if predicate(r)), None)
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -159,11 +166,6 @@ class Driver:
             data = self.client.fetch(url) if isinstance(url, str) and url else None
             step.value["fetched"] = None if data is None else {
                 "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-    def keep(self, name: str, value: dict[str, Any]) -> None:
-        """A step that sends nothing and keeps data another source produced (a fuzz campaign)."""
-        with self.step(name) as step:
-            step.value.update(value)
 
     def keep_stray(self) -> None:
         """Keep every upstream request of the run so far that carried no marker: side calls."""

@@ -45,7 +45,7 @@ POLL_FAULT = "image-async-poll-error"
 @scenario(FAULTS)
 def play_each_upstream_fault(s: Driver) -> None:
     """Play each upstream fault once on the sync DashScope image alias, and a 429 on OpenAI's."""
-    dashscope = next((r for r in s.profile.routes_for("image.generate") if is_dashscope_sync_image(r)), None)
+    dashscope = s.route_where("image.generate", is_dashscope_sync_image)
     if dashscope is not None:
         for play in EXPECTED_CLASS:
             s.post_image(play, dashscope.alias, play=play)
@@ -57,7 +57,7 @@ def play_each_upstream_fault(s: Driver) -> None:
 @scenario("task-poll-fault")
 def poll_fault_on_a_task(s: Driver) -> None:
     """A DashScope task whose poll meets an upstream 500; then the job read once more."""
-    route = next((r for r in s.profile.routes_for("image.generate") if is_dashscope_task_image(r)), None)
+    route = s.route_where("image.generate", is_dashscope_task_image)
     if route is None:
         return
     result = s.generate(POLL_FAULT, route.alias, play=POLL_FAULT)

@@ -47,11 +47,10 @@ QWEN_CHAT = chat_model("qwen", exclude="qwen-mt")
 @scenario("dashscope-chat-vendor-fields")
 def chat_with_vendor_fields(s: Driver) -> None:
     """A Qwen-MT translation with translation_options, and a Qwen chat with enable_thinking/enable_search."""
-    chats = s.profile.routes_for("chat")
-    mt = next((r for r in chats if QWEN_MT(r)), None)
+    mt = s.route_where("chat", QWEN_MT)
     if mt is not None:
         s.chat("translation", mt.alias, "生物传感器和石墨烯", marked=False, translation_options=TRANSLATION_OPTIONS)
-    qwen = next((r for r in chats if QWEN_CHAT(r)), None)
+    qwen = s.route_where("chat", QWEN_CHAT)
     if qwen is not None:
         s.chat("thinking-search", qwen.alias, "What is graphene?", enable_thinking=False, enable_search=True)
 

@@ -31,7 +31,7 @@ FETCH = "fetch data[0].url"
 
 
 def task_route_of(s: Driver) -> ModelRoute | None:
-    return next((r for r in s.profile.routes_for("image.generate") if is_dashscope_task_image(r)), None)
+    return s.route_where("image.generate", is_dashscope_task_image)
 
 
 def task_route(t: Judgement) -> ModelRoute:

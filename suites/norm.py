@@ -42,7 +42,7 @@ DASHSCOPE_PARAMETERS: dict[str, tuple[dict[str, object], str | None]] = {
 @scenario("dashscope-image-parameters")
 def generate_with_each_parameter(s: Driver) -> None:
     """One generation per OpenAI or vendor parameter through the sync DashScope image alias."""
-    route = next((r for r in s.profile.routes_for("image.generate") if is_dashscope_sync_image(r)), None)
+    route = s.route_where("image.generate", is_dashscope_sync_image)
     if route is None:
         return
     for name, (params, play) in DASHSCOPE_PARAMETERS.items():

@@ -31,7 +31,7 @@ def task_alias(t: Judgement) -> str:
 @scenario("job-ids")
 def submit_four_tasks(s: Driver) -> None:
     """Four raw submits of the DashScope async-task alias, for the job ids they answer with."""
-    route = next((r for r in s.profile.routes_for("image.generate") if is_dashscope_task_image(r)), None)
+    route = s.route_where("image.generate", is_dashscope_task_image)
     if route is None:
         return
     for n in range(1, SUBMITS + 1):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.inprocess import run_in_process
-from harness.outcome import Outcome
+from harness.outcome import Exchange, Outcome
+from harness.recording import RunFacts
 from harness.reference import build_app
 from harness.report.runjson import build_run, now_iso, write_run
 from tests.mutants import MUTANTS
@@ -80,7 +82,7 @@ def test_failure_evidence_holds_upstream_answers_and_a_portless_repro(tmp_path: 
     for c in failures:
         e = c["evidence"]
         assert f"gwconf run --gateway {PROFILE} -k {c['check_id']}" in e["curl"]
-        assert "127.0.0.1" not in e["curl"] and "localhost" not in e["curl"], e["curl"]
+        assert "127.0.0.1" not in e["curl"] and "localhost" not in e["curl"] and "REDACTED" not in e["curl"], e["curl"]
         assert e["exchanges"], c["check_id"]
         assert all(u["answered"] is not None and "answer_body" in u for u in e["upstream"])
     edits = [x for c in failures for x in c["evidence"]["exchanges"] if x["form"]]
@@ -91,3 +93,17 @@ def test_judge_of_a_directory_without_recordings_is_a_one_line_error(tmp_path: P
     result = CliRunner().invoke(app, ["judge", str(tmp_path)])
     assert result.exit_code == 2
     assert "gwconf: error:" in result.output and "\n" not in result.output.strip()
+
+
+def test_repro_names_mocks_and_provider_keys_by_shell_variable() -> None:
+    """A routing header that carries a mock's URL and a (scrubbed) provider key, as Portkey's
+    x-portkey-config does, becomes a curl with shell variables in their place."""
+    config = '{"api_key": "[REDACTED sha256:5fd113dcfacd]", "custom_host": "http://127.0.0.1:36125/compatible-mode/v1"}'
+    exchange = Exchange("POST", "http://127.0.0.1:8787/v1/images/generations", {"x-portkey-config": config},
+                        '{"model": "qwen-image-2.0-pro"}', path="/v1/images/generations")
+    facts = RunFacts("p.toml", upstream_urls={"dashscope": "http://127.0.0.1:36125"},
+                     provider_key_names={"sha256:5fd113dcfacd": "dashscope"})
+    words = shlex.split(exchange.curl(facts.repro_variables()))
+    assert words[4] == "$GWCONF_GATEWAY_URL/v1/images/generations"
+    assert words[words.index("-H") + 1] == ('x-portkey-config: {"api_key": "${GWCONF_DASHSCOPE_KEY}", '
+                                            '"custom_host": "${GWCONF_DASHSCOPE_URL}/compatible-mode/v1"}')
