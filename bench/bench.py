@@ -24,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.cassette import load_cassettes  # noqa: E402
+from harness.config._cassette import load_cassettes  # noqa: E402
 from harness.paths import CASSETTES_DIR  # noqa: E402
 from harness.upstream import start_upstreams  # noqa: E402
 

@@ -7,8 +7,7 @@ checks (`@check(..., scenario=...)`, a judgement over that scenario's recording 
 
 from __future__ import annotations
 
-from harness.capture import CapturedRequest
-from harness.checklib import (
+from harness.checks._checklib import (
     DASHSCOPE_CHAT_PATHS,
     DASHSCOPE_IMAGE_PATHS,
     DASHSCOPE_MULTIMODAL,
@@ -51,14 +50,15 @@ from harness.checklib import (
     short,
     submits,
 )
+from harness.checks._judge import Judgement
+from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
+from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
-from harness.fuzzing import Campaign, FuzzCall, campaign
 from harness.gateway.client import JobResult
-from harness.judge import Judgement
-from harness.profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
-from harness.recording import Answer, Recording, Step
-from harness.registry import MAY, MUST, SHOULD, check, scenario
-from harness.scenario import Driver
+from harness.records._capture import CapturedRequest
+from harness.records._recording import Answer, Recording, Step
+from harness.scenarios._driver import Driver
+from harness.scenarios._fuzzing import Campaign, FuzzCall, campaign
 
 __all__ = [
     "DASHSCOPE_CHAT_PATHS",

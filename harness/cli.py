@@ -58,8 +58,8 @@ def run(
     from harness.report.console import Progress, print_summary
     from harness.report.diff import Baseline, gate
     from harness.report.render import render_reports
-    from harness.runner import RunOptions
-    from harness.runner import run as execute
+    from harness.runner._runner import RunOptions
+    from harness.runner._runner import run as execute
 
     with config_errors():
         base = Baseline.load(baseline) if baseline else None
@@ -89,9 +89,9 @@ def judge(
     """Re-judge a run's recordings with the current catalogue, offline; rewrite run.json and reports."""
     from rich.console import Console
 
-    from harness.rejudge import rejudge
     from harness.report.console import print_summary
     from harness.report.render import render_reports
+    from harness.runner._rejudge import rejudge
 
     with config_errors():
         document = rejudge(run_dir, suites)
@@ -107,7 +107,7 @@ def checks(
     suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
 ) -> None:
     """Print the check catalogue."""
-    from harness.registry import load_suites
+    from harness.checks._registry import load_suites
 
     with config_errors():
         catalogue = load_suites(suites)
@@ -132,7 +132,7 @@ def upstreams(
                                              "dashscope-intl and dashscope-us on the next four")] = None,
 ) -> None:
     """Serve the mock upstreams until interrupted; print their URLs as shell assignments."""
-    from harness.cassette import load_cassettes
+    from harness.config._cassette import load_cassettes
     from harness.upstream import start_upstreams
     from harness.upstream.server import consecutive_ports
 
@@ -192,7 +192,7 @@ def cassettes_validate(
     directory: Annotated[Path, typer.Argument(help="cassette directory")] = CASSETTES_DIR,
 ) -> None:
     """Check every cassette against the cassette schema and its provider's wire schemas."""
-    from harness.cassette_check import validate_tree
+    from harness.config._cassette_check import validate_tree
 
     with config_errors():
         problems = validate_tree(directory)
@@ -217,8 +217,8 @@ def record(
     """Record one scenario from the real provider (opt-in, scrubbed) into a cassette."""
     import os
 
-    from harness.record import Recording
-    from harness.record import record as make_recording
+    from harness.config._record import Recording
+    from harness.config._record import record as make_recording
 
     with config_errors():
         if not i_mean_it:

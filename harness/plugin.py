@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from harness.context import HttpCaptures, RunEnv, load_env_profile
-from harness.executor import Recorder
-from harness.outcome import Outcome
+from harness.checks._registry import Check
+from harness.gateway._env import HttpCaptures, RunEnv, load_env_profile
 from harness.paths import SUITES_DIR
-from harness.registry import Check
+from harness.records._outcome import Outcome
+from harness.runner._executor import Recorder
 
 OUTCOME_PROPERTY = "gwconf_outcome"
 

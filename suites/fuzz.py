@@ -1,6 +1,6 @@
 """FUZZ: invalid input from schemathesis (negative mode over schemas/gateway-openapi.yaml).
 
-The three checks judge one shared campaign (harness/fuzzing.py): the same deterministic cases,
+The three checks judge one shared campaign (harness/scenarios/_fuzzing.py): the same deterministic cases,
 sent once. Every failing case is kept as evidence with its curl reproduction.
 """
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness import schemas
-from harness.cassette import FILES_HOST, Cassette, load_cassette, load_cassettes
-from harness.cassette_check import validate_tree
+from harness.config import _schemas as schemas
+from harness.config._cassette import FILES_HOST, Cassette, load_cassette, load_cassettes
+from harness.config._cassette_check import validate_tree
 from harness.errors import ConfigError
 from harness.paths import CASSETTES_DIR, SCHEMAS_DIR
 

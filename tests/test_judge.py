@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.inprocess import run_in_process
-from harness.outcome import Exchange, Outcome
-from harness.recording import RunFacts
+from harness.records._outcome import Exchange, Outcome
+from harness.records._recording import RunFacts
 from harness.reference import build_app
 from harness.report.runjson import build_run, now_iso, write_run
+from harness.runner._inprocess import run_in_process
 from tests.mutants import MUTANTS
 from tests.test_mutation import FAST, PROFILE, TEMPLATE
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import httpx
 
-from harness.context import HttpCaptures
-from harness.executor import Recorder
-from harness.inprocess import run_in_process
-from harness.markers import Marker, new_token
+from harness.checks._registry import load_suites
+from harness.config._profile import Timeouts
+from harness.config._redact import redacted
+from harness.gateway._env import HttpCaptures
+from harness.gateway._session import open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, SUITES_DIR
-from harness.profile import Timeouts
-from harness.redact import redacted
 from harness.reference import build_app
-from harness.registry import load_suites
-from harness.session import open_session
+from harness.runner._executor import Recorder
+from harness.runner._inprocess import run_in_process
+from harness.upstream._markers import Marker, new_token
 from harness.upstream.server import DASHSCOPE_REGIONS
 from tests.mutants import MUTANTS
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from harness import schemas
-from harness.capture import CapturedRequest
-from harness.outcome import Evidence, Exchange, Outcome
+from harness.config import _schemas as schemas
+from harness.records._capture import CapturedRequest
+from harness.records._outcome import Evidence, Exchange, Outcome
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.markdown import render_markdown

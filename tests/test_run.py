@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import schemas
-from harness.inprocess import run_in_process
+from harness.config import _schemas as schemas
 from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
 from harness.report.runjson import build_run, now_iso, write_run
+from harness.runner._inprocess import run_in_process
 from tests.mutants import MUTANTS
 from tests.test_mutation import FAST, TEMPLATE
 

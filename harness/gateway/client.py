@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
+from harness.config._profile import Dialect, GatewayProfile
+from harness.config._redact import redact_headers, scrub
 from harness.errors import UpstreamUnavailable
-from harness.outcome import Exchange, clip
-from harness.profile import Dialect, GatewayProfile
-from harness.recording import Answer
-from harness.redact import redact_headers, scrub
+from harness.records._outcome import Exchange, clip
+from harness.records._recording import Answer
 
 # Built once: an SSL context per client costs tens of milliseconds, and every check has a client.
 TLS_CONTEXT = ssl.create_default_context()

@@ -10,10 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from harness import schemas
+from harness.config import _schemas as schemas
+from harness.config._redact import scrub_data
 from harness.errors import ConfigError
-from harness.outcome import OUTCOMES, Outcome
-from harness.redact import scrub_data
+from harness.records._outcome import OUTCOMES, Outcome
 
 FORMAT = "gwconf-run/1"
 

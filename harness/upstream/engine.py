@@ -23,11 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from harness.capture import CapturedRequest, CaptureLog
-from harness.cassette import FILES_HOST, Cassette, Interaction
-from harness.markers import Marker, find_marker
-from harness.outcome import clip
-from harness.redact import bearer_token, redact_headers, scrub, scrub_data
+from harness.config._cassette import FILES_HOST, Cassette, Interaction
+from harness.config._redact import bearer_token, redact_headers, scrub, scrub_data
+from harness.records._capture import CapturedRequest, CaptureLog
+from harness.records._outcome import clip
+from harness.upstream._markers import Marker, find_marker
 
 log = logging.getLogger("gwconf.upstream")
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from harness.cassette import Interaction
+from harness.config._cassette import Interaction
 from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply, Task
 
 PREDICTION_PATH = re.compile(r"^/v1/predictions/(?P<id>[a-z0-9]+)$")

@@ -29,12 +29,12 @@ import requests
 import requests.auth
 import yaml
 
-from harness.context import RunEnv
+from harness.config._profile import GatewayProfile
+from harness.config._redact import redact_headers, scrub
 from harness.errors import ConfigError
-from harness.outcome import Exchange, clip
+from harness.gateway._env import RunEnv
 from harness.paths import SCHEMAS_DIR
-from harness.profile import GatewayProfile
-from harness.redact import redact_headers, scrub
+from harness.records._outcome import Exchange, clip
 
 SPEC_PATH = SCHEMAS_DIR / "gateway-openapi.yaml"
 EXAMPLES_ENV = "GWCONF_FUZZ_EXAMPLES"

@@ -10,12 +10,12 @@ from typing import Protocol
 
 import httpx
 
-from harness.capture import CapturedRequest
+from harness.config._profile import GatewayProfile, load_profile
+from harness.config._redact import fingerprint
 from harness.errors import UpstreamUnavailable
-from harness.loopback import loopback_client
-from harness.profile import GatewayProfile, load_profile
-from harness.recording import RunFacts
-from harness.redact import fingerprint
+from harness.records._capture import CapturedRequest
+from harness.records._recording import RunFacts
+from harness.upstream._loopback import loopback_client
 
 ENV_VAR = "GWCONF_RUN_ENV"
 

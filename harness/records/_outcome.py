@@ -6,7 +6,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.capture import CapturedRequest
+from harness.records._capture import CapturedRequest
 
 OUTCOMES = ("pass", "fail", "warn", "skip", "error")
 BODY_LIMIT = 16_000  # evidence keeps this many characters of any one body

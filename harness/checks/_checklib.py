@@ -7,15 +7,15 @@ import hashlib
 import json
 from typing import Any
 
-from harness import schemas
-from harness.capture import CapturedRequest
+from harness.config import _schemas as schemas
+from harness.config._profile import ModelRoute
 from harness.gateway.client import JobResult
-from harness.profile import ModelRoute
+from harness.records._capture import CapturedRequest
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 from harness.upstream.server import DASHSCOPE_REGIONS
 
 __all__ = ["DASHSCOPE_REGIONS"]  # re-exported through harness.api
-# How a secret looks once a recording is scrubbed (harness.redact): a fingerprint, never the key.
+# How a secret looks once a recording is scrubbed (harness.config._redact): a fingerprint, never the key.
 SCRUBBED_SECRET = "[REDACTED sha256:"
 
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"

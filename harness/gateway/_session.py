@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cassette import load_cassettes
-from harness.context import RunEnv
-from harness.egress import RunningSink, proxy_env, start_sink
+from harness.config._cassette import load_cassettes
+from harness.config._profile import GatewayProfile, load_profile
 from harness.errors import ConfigError
+from harness.gateway._env import RunEnv
 from harness.gateway.driver import (
     StartedGateway,
     render,
@@ -22,8 +22,8 @@ from harness.gateway.driver import (
     start_gateway,
     wait_healthy,
 )
-from harness.profile import GatewayProfile, load_profile
 from harness.upstream import UpstreamSet, start_upstreams
+from harness.upstream._egress import RunningSink, proxy_env, start_sink
 from harness.upstream.server import ThreadedServer, bind_loopback, free_port
 
 AppFactory = Callable[[dict[str, Any]], Any]  # rendered gateway config -> ASGI app

@@ -2,7 +2,7 @@
 
 This is how the project's tests run the catalogue against the reference gateway and its
 mutants; `gwconf run` goes through pytest instead. Both drive scenarios and judge through
-harness.executor.Recorder.
+harness.runner._executor.Recorder.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.executor import Recorder, save_facts
-from harness.outcome import Outcome
+from harness.checks._registry import Check, load_suites
+from harness.config._profile import Timeouts
+from harness.gateway._session import AppFactory, open_session
 from harness.paths import CASSETTES_DIR, SUITES_DIR
-from harness.profile import Timeouts
-from harness.registry import Check, load_suites
-from harness.session import AppFactory, open_session
+from harness.records._outcome import Outcome
+from harness.runner._executor import Recorder, save_facts
 
 
 def run_in_process(profile_path: Path, app_factory: AppFactory,

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from harness.capture import CapturedRequest
-from harness.egress import EgressAttempt
+from harness.checks._registry import MUST, Check
+from harness.config._profile import CAPABILITIES, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
 from harness.gateway.client import JobResult
-from harness.outcome import Evidence, Outcome
 from harness.paths import CASSETTES_DIR
-from harness.profile import CAPABILITIES, GatewayProfile, ModelRoute
-from harness.recording import Answer, Recording, RunFacts, Step
-from harness.registry import MUST, Check
+from harness.records._capture import CapturedRequest
+from harness.records._outcome import Evidence, Outcome
+from harness.records._recording import Answer, Recording, RunFacts, Step
+from harness.upstream._egress import EgressAttempt
 
 BOUND_REQUIREMENT = "The gateway must answer within the profile's bound."
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from harness.context import ENV_VAR, RunEnv
+from harness.checks._registry import Check, catalogue, load_suites
+from harness.config._redact import scrub
 from harness.errors import ConfigError
-from harness.executor import clear_recordings, client_requests, load_recordings, save_facts
-from harness.outcome import Outcome
+from harness.gateway._env import ENV_VAR, RunEnv
+from harness.gateway._session import open_session
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
-from harness.redact import scrub
-from harness.registry import Check, catalogue, load_suites
+from harness.records._outcome import Outcome
 from harness.report.runjson import build_run, now_iso, tree_digest, write_run
-from harness.session import open_session
+from harness.runner._executor import clear_recordings, client_requests, load_recordings, save_facts
 from harness.upstream.server import consecutive_ports
 
 

@@ -11,12 +11,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from harness.checks._registry import load_suites
+from harness.config._profile import Timeouts, load_profile
 from harness.errors import ConfigError
-from harness.executor import client_requests, judge_recordings, load_recordings
 from harness.paths import SUITES_DIR
-from harness.profile import Timeouts, load_profile
-from harness.registry import load_suites
 from harness.report.runjson import build_run, now_iso, read_run, write_run
+from harness.runner._executor import client_requests, judge_recordings, load_recordings
 
 
 def rejudge(run_dir: Path, suites: Path = SUITES_DIR) -> dict[str, Any]:

@@ -8,14 +8,14 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.context import CaptureSource, RunEnv
+from harness.checks._judge import judge_check, skipped, unmet_need
+from harness.checks._registry import SCENARIOS, Check
+from harness.config._profile import GatewayProfile
 from harness.errors import ConfigError
-from harness.judge import judge_check, skipped, unmet_need
-from harness.outcome import Outcome
-from harness.profile import GatewayProfile
-from harness.recording import Recording, RunFacts
-from harness.registry import SCENARIOS, Check
-from harness.scenario import drive
+from harness.gateway._env import CaptureSource, RunEnv
+from harness.records._outcome import Outcome
+from harness.records._recording import Recording, RunFacts
+from harness.scenarios._driver import drive
 
 RECORDINGS_DIR = "recordings"
 FACTS_FILE = "run-facts.json"

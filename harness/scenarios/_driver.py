@@ -16,16 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.capture import CapturedRequest
-from harness.context import CaptureSource, RunEnv
-from harness.egress import fetch_attempts
+from harness.checks._registry import Scenario
+from harness.config._profile import GatewayProfile, ModelRoute
+from harness.config._redact import scrub_data
 from harness.errors import UpstreamUnavailable
+from harness.gateway._env import CaptureSource, RunEnv
 from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
-from harness.markers import Marker, new_token
-from harness.profile import GatewayProfile, ModelRoute
-from harness.recording import Answer, Recording, Step
-from harness.redact import scrub_data
-from harness.registry import Scenario
+from harness.records._capture import CapturedRequest
+from harness.records._recording import Answer, Recording, Step
+from harness.upstream._egress import fetch_attempts
+from harness.upstream._markers import Marker, new_token
 
 SETTLE_BOUND_SECONDS = 3.0
 DEFAULT_PROMPT = "a watercolor fox in the snow"

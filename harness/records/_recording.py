@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from harness.capture import CapturedRequest
-from harness.egress import EgressAttempt
-from harness.outcome import Exchange
+from harness.records._capture import CapturedRequest
+from harness.records._outcome import Exchange
+from harness.upstream._egress import EgressAttempt
 
 
 @dataclass

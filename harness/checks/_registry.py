@@ -11,8 +11,8 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-# A check judges (its argument is a harness.judge.Judgement); a scenario drives (a
-# harness.scenario.Driver). Typed loosely here so the registry depends on neither.
+# A check judges (its argument is a harness.checks._judge.Judgement); a scenario drives (a
+# harness.scenarios._driver.Driver). Typed loosely here so the registry depends on neither.
 CheckFunc = Callable[[Any], None]
 ScenarioFunc = Callable[[Any], None]
 
