@@ -61,8 +61,8 @@ def client_key_is_not_forwarded(t: Judgement) -> None:
             t.step(alias_step(route))
     t.expect(t.upstream(), "The requests must reach the providers for the check to see what travels.",
              "upstream requests", "no upstream request")
-    # Every upstream request of the scenario, and every unmarked one of the run so far: a key
-    # forwarded on a side call counts too.
+    # Every upstream request of the scenario, and those of the run so far the scenario kept
+    # (unmarked side calls, other scenarios' requests carrying a client key): they count too.
     marks = t.facts.client_key_marks
     leaked = [f"{r.provider} {r.method} {r.path}" for r in [*t.upstream(), *t.recording.stray]
               if any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks)]

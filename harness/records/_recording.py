@@ -72,7 +72,7 @@ class Recording:
     scenario: str
     steps: list[Step] = field(default_factory=list)
     egress: list[EgressAttempt] = field(default_factory=list)
-    stray: list[CapturedRequest] = field(default_factory=list)  # upstream requests with no marker
+    stray: list[CapturedRequest] = field(default_factory=list)  # other upstream requests of the run (keep_stray)
     duration: float = 0.0
     error: str | None = None  # the scenario itself broke: every judgement is an error
     notes: list[str] = field(default_factory=list)

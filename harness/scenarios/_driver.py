@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.checks._registry import Scenario
 from harness.config._profile import GatewayProfile, ModelRoute
-from harness.config._redact import scrub_data
+from harness.config._redact import fingerprint, scrub_data
 from harness.errors import UpstreamUnavailable
 from harness.gateway._env import CaptureSource, RunEnv
 from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
@@ -168,8 +168,13 @@ class Driver:
                 "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     def keep_stray(self) -> None:
-        """Keep every upstream request of the run so far that carried no marker: side calls."""
-        self.recording.stray = [r for r in self.captures.all() if r.token is None]
+        """Keep the upstream requests of the run so far that are not this scenario's but may
+        matter to its checks: every unmarked one (side calls), and every one of another scenario
+        that carries a client key's fingerprint (the key travelled where it must not)."""
+        own = {step.token for step in self.recording.steps}
+        marks = [fingerprint(k) for k in (self.env.api_key, self.env.api_key_b) if k]
+        self.recording.stray = [r for r in self.captures.all() if r.token not in own and (
+            r.token is None or any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks))]
 
     def _keep_answer(self, step: Step) -> Answer | None:
         answer = self.client.last_answer
