@@ -45,10 +45,10 @@ def timed(owner: Any, name: str, phase: str) -> None:
 
 
 def main() -> None:
+    import harness.gateway._session as session
     import harness.gateway.driver as driver
     import harness.report.render as render
-    import harness.runner as runner
-    import harness.session as session
+    import harness.runner._runner as runner
     import harness.upstream.server as server
 
     timed(session, "load_cassettes", "cassettes")

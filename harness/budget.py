@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.config._profile import GatewayProfile
 from harness.errors import CheckSkipped, ConfigError
-from harness.profile import GatewayProfile
 
 ENV_VAR = "GWCONF_LIVE"
 IMAGE_PATHS = ("/v1/images/generations", "/v1/images/edits", "/v1/videos")

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from harness import schemas
-from harness.cassette import CATALOGUE_FILE
+from harness.config import _schemas as schemas
+from harness.config._cassette import CATALOGUE_FILE
 from harness.errors import ConfigError
 
 

@@ -75,8 +75,8 @@ def run(
     from harness.report.console import Progress, print_summary
     from harness.report.render import render_reports
     from harness.report.runjson import write_run
-    from harness.runner import RunOptions
-    from harness.runner import run as execute
+    from harness.runner._runner import RunOptions
+    from harness.runner._runner import run as execute
 
     with config_errors():
         if (ratchet or no_pending) and not baseline:
@@ -102,7 +102,7 @@ def run(
 
 def load_baseline(path: Path, profile: Path | None = None) -> Baseline:
     """Read a baseline; with the profile at hand, refuse a version it has no set for before running."""
-    from harness.profile import load_profile
+    from harness.config._profile import load_profile
     from harness.report import baseline
 
     loaded = baseline.load(path)
@@ -219,12 +219,33 @@ def load(
 
 
 @app.command()
+def judge(
+    run_dir: Annotated[Path, typer.Argument(help="the --out directory of an earlier gwconf run")],
+    suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary table")] = False,
+) -> None:
+    """Re-judge a run's recordings with the current catalogue, offline; rewrite run.json and reports."""
+    from rich.console import Console
+
+    from harness.report.console import print_summary
+    from harness.report.render import render_reports
+    from harness.runner._rejudge import rejudge
+
+    with config_errors():
+        document = rejudge(run_dir, suites)
+        written = render_reports([document], run_dir)
+    print_summary(document, Console(stderr=True), quiet=quiet)
+    typer.echo(f"wrote {run_dir / 'run.json'}" + "".join(f", {p.name}" for p in written))
+    raise typer.Exit(EXIT_OK if document["summary"]["verdict"] == "pass" else EXIT_FAILURES)
+
+
+@app.command()
 def checks(
     as_json: Annotated[bool, typer.Option("--json", help="print the catalogue as JSON")] = False,
     suites: Annotated[Path, typer.Option(help="suites directory")] = SUITES_DIR,
 ) -> None:
     """Print the check catalogue."""
-    from harness.registry import load_suites
+    from harness.checks._registry import load_suites
 
     with config_errors():
         catalogue = load_suites(suites)
@@ -249,7 +270,7 @@ def upstreams(
                                              "dashscope-intl and dashscope-us on the next four")] = None,
 ) -> None:
     """Serve the mock upstreams until interrupted; print their URLs as shell assignments."""
-    from harness.cassette import load_cassettes
+    from harness.config._cassette import load_cassettes
     from harness.upstream import start_upstreams
     from harness.upstream.server import consecutive_ports
 
@@ -309,7 +330,7 @@ def cassettes_validate(
     directory: Annotated[Path, typer.Argument(help="cassette directory")] = CASSETTES_DIR,
 ) -> None:
     """Check every cassette against the cassette schema and its provider's wire schemas."""
-    from harness.cassette_check import validate_tree
+    from harness.config._cassette_check import validate_tree
 
     with config_errors():
         problems = validate_tree(directory)
@@ -334,8 +355,8 @@ def record(
     """Record one scenario from the real provider (opt-in, scrubbed) into a cassette."""
     import os
 
-    from harness.record import Recording
-    from harness.record import record as make_recording
+    from harness.config._record import Recording
+    from harness.config._record import record as make_recording
 
     with config_errors():
         if not i_mean_it:

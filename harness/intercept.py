@@ -34,9 +34,9 @@ import httpx
 import trustme
 from starlette.types import Receive, Scope, Send
 
-from harness.egress import LOOPBACK, EgressAttempt, EgressSink, RunningSink, reply
 from harness.errors import ConfigError
-from harness.markers import find_marker
+from harness.upstream._egress import LOOPBACK, EgressAttempt, EgressSink, RunningSink, reply
+from harness.upstream._markers import find_marker
 from harness.upstream.server import ThreadedServer, bind_loopback
 
 log = logging.getLogger("gwconf.intercept")

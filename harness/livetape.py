@@ -19,8 +19,8 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import serialize
 from vcr.serializers import yamlserializer
 
-from harness.markers import find_marker
-from harness.redact import redact_headers, scrub
+from harness.config._redact import redact_headers, scrub
+from harness.upstream._markers import find_marker
 
 
 def scrub_bytes(body: bytes, secrets: tuple[str, ...]) -> str | bytes:

@@ -30,12 +30,12 @@ from typing import Any
 
 import httpx
 
+from harness.config._profile import GatewayProfile, ModelRoute
 from harness.errors import ConfigError
+from harness.gateway._session import Session, open_session
 from harness.gateway.client import TERMINAL, dig
-from harness.markers import Marker, new_token
 from harness.paths import CASSETTES_DIR
-from harness.profile import GatewayProfile, ModelRoute
-from harness.session import Session, open_session
+from harness.upstream._markers import Marker, new_token
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 from harness.upstream.server import DASHSCOPE_REGIONS
 from harness.upstream.tagging import png_tag
@@ -500,7 +500,7 @@ class GatewayJob(HttpUser):
 
 def write_locustfile(profile_path: Path, target: Path, alias: str | None) -> None:
     """A locustfile that runs the same jobs as `gwconf load`, for locust's distributed mode."""
-    from harness.profile import load_profile
+    from harness.config._profile import load_profile
 
     profile = load_profile(profile_path)
     route = pick_route(profile, alias)

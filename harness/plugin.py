@@ -2,6 +2,9 @@
 
 `gwconf run` sets up the mocks and the gateway, passes the run environment to pytest (and to
 xdist workers) in GWCONF_RUN_ENV, and collects each item's Outcome from the test reports.
+An item drives its check's scenario the first time its process needs it and judges the
+recording; the items of one scenario share an xdist group, so under `-n` a scenario still
+runs once, on one worker.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from harness.context import HttpCaptures, RunEnv, load_env_profile
-from harness.executor import run_check
-from harness.outcome import Outcome
+from harness.checks._registry import Check
+from harness.gateway._env import HttpCaptures, RunEnv, load_env_profile
 from harness.paths import SUITES_DIR
-from harness.profile import GatewayProfile
-from harness.registry import Check
+from harness.records._outcome import Outcome
+from harness.runner._executor import Recorder
 
 OUTCOME_PROPERTY = "gwconf_outcome"
 
@@ -35,8 +37,7 @@ class CheckItem(pytest.Item):
             self.keywords[word] = True
 
     def runtest(self) -> None:
-        env, profile = run_environment(self.config)
-        outcome = run_check(self.check, env, profile, HttpCaptures(env.upstream_urls))
+        outcome = recorder(self.config).outcome(self.check)
         self.user_properties.append((OUTCOME_PROPERTY, json.dumps(outcome.to_dict())))
         if outcome.outcome == "skip":
             pytest.skip(outcome.message)
@@ -53,15 +54,17 @@ class CheckItem(pytest.Item):
         return self.path, 0, f"{self.check.id} {self.check.title}"
 
 
-def run_environment(config: pytest.Config) -> tuple[RunEnv, GatewayProfile]:
-    cached = getattr(config, "_gwconf_env", None)
+def recorder(config: pytest.Config) -> Recorder:
+    """This process's recorder: one per pytest process, so one per xdist worker."""
+    cached = getattr(config, "_gwconf_recorder", None)
     if cached is None:
         env = RunEnv.from_environ()
         if env is None:
             raise pytest.UsageError("gwconf suites run under `gwconf run`, which starts the mock "
                                     "upstreams and the gateway (GWCONF_RUN_ENV is not set)")
-        cached = (env, load_env_profile(env))
-        config._gwconf_env = cached  # type: ignore[attr-defined]
+        cached = Recorder(env, load_env_profile(env), HttpCaptures(env.upstream_urls),
+                          Path(env.out_dir) if env.out_dir else None)
+        config._gwconf_recorder = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -82,7 +85,12 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
                               ) -> CheckItem | None:
     check = getattr(obj, "__gwconf_check__", None)
     if isinstance(check, Check):
-        return CheckItem.from_parent(collector, name=check.id, check=check)
+        # Under `--dist loadgroup` an "@group" suffix sends every check of one scenario to the
+        # same worker, so the scenario runs once (set here: xdist's own marker hook did not
+        # reach items made by this plugin).
+        grouped = collector.config.getoption("loadgroup", default=False)
+        name = f"{check.id}@{check.scenario}" if grouped else check.id
+        return CheckItem.from_parent(collector, name=name, check=check)
     return None
 
 
@@ -106,9 +114,9 @@ class OutcomeCollector:
 
     def start(self, node_ids: list[str]) -> None:
         self.collected = len(node_ids)
-        self.ids = [node_id.rsplit("::", 1)[-1] for node_id in node_ids]
+        self.ids = [node_id.rsplit("::", 1)[-1].split("@")[0] for node_id in node_ids]
         if self.progress is not None:
-            per_category = Counter(node_id.rsplit("::", 1)[-1].split("-")[0] for node_id in node_ids)
+            per_category = Counter(check_id.split("-")[0] for check_id in self.ids)
             self.progress.start_total(self.collected, per_category)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from harness.checklib import (
+from harness.api import (
     DASHSCOPE_CHAT_PATHS,
-    DASHSCOPE_TASK_MODELS,
+    MUST,
+    SHOULD,
     SPEC_DASHSCOPE_COMPAT,
     SPEC_QWEN_IMAGE,
     SPEC_QWEN_MT,
+    Driver,
+    JobResult,
+    Judgement,
+    ModelRoute,
+    check,
     dashscope_parameters,
     describe,
     failure_text,
+    is_dashscope_sync_image,
+    scenario,
     short,
     submits,
 )
-from harness.context import CheckContext
-from harness.gateway.client import JobResult
-from harness.registry import MUST, SHOULD, check
 
 TRANSLATION_OPTIONS = {
     "source_lang": "Chinese",
@@ -26,26 +32,36 @@ TRANSLATION_OPTIONS = {
     "terms": [{"source": "生物传感器", "target": "biological sensor"},
               {"source": "石墨烯", "target": "graphene"}],
 }
+PARAMETERS_SCENARIO = "dashscope-image-parameters"  # registered in norm.py
 
 
-def sync_image_alias(t: CheckContext) -> str:
-    """A DashScope image alias served by the sync multimodal route (where `parameters` live)."""
-    return t.route_where("image.generate",
-                         lambda r: r.provider == "dashscope" and r.upstream_model not in
-                         DASHSCOPE_TASK_MODELS, "a DashScope multimodal image model").alias
+def chat_model(prefix: str, exclude: str | None = None) -> Callable[[ModelRoute], bool]:
+    return lambda r: (r.provider == "dashscope" and r.upstream_model.startswith(prefix)
+                      and not (exclude and r.upstream_model.startswith(exclude)))
 
 
-def chat_body(t: CheckContext, model_prefix: str, exclude_prefix: str | None = None) -> str:
-    route = t.route_where("chat", lambda r: r.provider == "dashscope" and
-                          r.upstream_model.startswith(model_prefix) and not (
-                              exclude_prefix and r.upstream_model.startswith(exclude_prefix)),
-                          f"a DashScope chat model starting with {model_prefix!r}")
-    return route.alias
+QWEN_MT = chat_model("qwen-mt")
+QWEN_CHAT = chat_model("qwen", exclude="qwen-mt")
 
 
-def upstream_chat_field(t: CheckContext, name: str) -> tuple[bool, Any]:
+@scenario("dashscope-chat-vendor-fields")
+def chat_with_vendor_fields(s: Driver) -> None:
+    """A Qwen-MT translation with translation_options, and a Qwen chat with enable_thinking/enable_search."""
+    mt = s.route_where("chat", QWEN_MT)
+    if mt is not None:
+        s.chat("translation", mt.alias, "生物传感器和石墨烯", marked=False, translation_options=TRANSLATION_OPTIONS)
+    qwen = s.route_where("chat", QWEN_CHAT)
+    if qwen is not None:
+        s.chat("thinking-search", qwen.alias, "What is graphene?", enable_thinking=False, enable_search=True)
+
+
+def chat_route(t: Judgement, predicate: Callable[[ModelRoute], bool], prefix: str) -> ModelRoute:
+    return t.route_where("chat", predicate, f"a DashScope chat model starting with {prefix!r}")
+
+
+def upstream_chat_field(t: Judgement, step: str, name: str) -> tuple[bool, Any]:
     """Where DashScope reads a chat vendor field: top level (compatible) or parameters (native)."""
-    for record in submits(t.upstream("dashscope")):
+    for record in submits(t.upstream(step, "dashscope")):
         if record.path not in DASHSCOPE_CHAT_PATHS:
             continue
         body = record.json_body()
@@ -70,10 +86,10 @@ def refused(result: JobResult, name: str) -> bool:
     return (400 <= status < 500 or result.status == "failed") and name in failure_text(result)
 
 
-def vendor_parameter_arrives(t: CheckContext, name: str, value: Any) -> None:
-    alias = sync_image_alias(t)
-    result = t.client.generate_image(alias, t.prompt(), **{name: value})
-    sent = submits(t.upstream("dashscope"))
+def vendor_parameter_arrives(t: Judgement, name: str, value: Any) -> None:
+    t.route_where("image.generate", is_dashscope_sync_image, "a DashScope multimodal image model")
+    result = t.job(name)
+    sent = submits(t.upstream(name, "dashscope"))
     if not sent and refused(result, name):
         t.note(f"the gateway refused `{name}` loudly")
         return
@@ -83,47 +99,47 @@ def vendor_parameter_arrives(t: CheckContext, name: str, value: Any) -> None:
              f"parameters.{name} = {value!r}", f"parameters.{name} = {short(got)}")
 
 
-@check("EXTRA-001", MUST, needs="chat", spec=SPEC_QWEN_MT)
-def translation_options_arrive_unchanged(t: CheckContext) -> None:
+@check("EXTRA-001", MUST, needs="chat", spec=SPEC_QWEN_MT, scenario="dashscope-chat-vendor-fields")
+def translation_options_arrive_unchanged(t: Judgement) -> None:
     """Qwen-MT `translation_options` (extra_body) reach DashScope unchanged."""
-    alias = chat_body(t, "qwen-mt")
-    t.client.chat(alias, f"生物传感器和石墨烯 {t.marker()}", translation_options=TRANSLATION_OPTIONS)
-    found, value = upstream_chat_field(t, "translation_options")
+    chat_route(t, QWEN_MT, "qwen-mt")
+    t.answer("translation")
+    found, value = upstream_chat_field(t, "translation", "translation_options")
     t.expect(found and value == TRANSLATION_OPTIONS,
              "translation_options must arrive at DashScope exactly as the client sent them.",
              short(TRANSLATION_OPTIONS), short(value) if found else "absent")
 
 
-@check("EXTRA-002", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def prompt_extend_reaches_parameters(t: CheckContext) -> None:
+@check("EXTRA-002", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def prompt_extend_reaches_parameters(t: Judgement) -> None:
     """`prompt_extend` reaches DashScope's parameters (or is refused loudly)."""
     vendor_parameter_arrives(t, "prompt_extend", False)
 
 
-@check("EXTRA-003", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def watermark_reaches_parameters(t: CheckContext) -> None:
+@check("EXTRA-003", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def watermark_reaches_parameters(t: Judgement) -> None:
     """`watermark` reaches DashScope's parameters (or is refused loudly)."""
     vendor_parameter_arrives(t, "watermark", True)
 
 
-@check("EXTRA-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def negative_prompt_reaches_parameters(t: CheckContext) -> None:
+@check("EXTRA-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def negative_prompt_reaches_parameters(t: Judgement) -> None:
     """`negative_prompt` reaches DashScope's parameters (or is refused loudly)."""
     vendor_parameter_arrives(t, "negative_prompt", "blurry, low quality")
 
 
-@check("EXTRA-005", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def seed_reaches_parameters(t: CheckContext) -> None:
+@check("EXTRA-005", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def seed_reaches_parameters(t: Judgement) -> None:
     """`seed` reaches DashScope's parameters (or is refused loudly)."""
     vendor_parameter_arrives(t, "seed", 424242)
 
 
-@check("EXTRA-006", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def unknown_vendor_field_is_not_silently_dropped(t: CheckContext) -> None:
+@check("EXTRA-006", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def unknown_vendor_field_is_not_silently_dropped(t: Judgement) -> None:
     """A vendor field the gateway does not forward is refused, not silently accepted."""
-    alias = sync_image_alias(t)
-    result = t.client.generate_image(alias, t.prompt(), gwconf_probe_field="probe-value")
-    sent = submits(t.upstream("dashscope"))
+    t.route_where("image.generate", is_dashscope_sync_image, "a DashScope multimodal image model")
+    result = t.job("gwconf_probe_field")
+    sent = submits(t.upstream("gwconf_probe_field", "dashscope"))
     forwarded = any(arrives_where_read(r.json_body(), "gwconf_probe_field") for r in sent)
     t.expect(forwarded or refused(result, "gwconf_probe_field"),
              "An unknown field must be forwarded or refused loudly, never dropped silently.",
@@ -131,24 +147,24 @@ def unknown_vendor_field_is_not_silently_dropped(t: CheckContext) -> None:
              f"{describe(result)}; field {'forwarded' if forwarded else 'dropped'}")
 
 
-@check("EXTRA-007", SHOULD, needs="chat", spec=SPEC_DASHSCOPE_COMPAT)
-def chat_vendor_fields_arrive(t: CheckContext) -> None:
+@check("EXTRA-007", SHOULD, needs="chat", spec=SPEC_DASHSCOPE_COMPAT, scenario="dashscope-chat-vendor-fields")
+def chat_vendor_fields_arrive(t: Judgement) -> None:
     """DashScope chat fields (`enable_thinking`, `enable_search`) reach the upstream."""
-    alias = chat_body(t, "qwen", exclude_prefix="qwen-mt")
-    t.client.chat(alias, t.prompt("What is graphene?"), enable_thinking=False, enable_search=True)
-    got = {name: upstream_chat_field(t, name) for name in ("enable_thinking", "enable_search")}
+    chat_route(t, QWEN_CHAT, "qwen")
+    t.answer("thinking-search")
+    got = {name: upstream_chat_field(t, "thinking-search", name) for name in ("enable_thinking", "enable_search")}
     t.expect(got["enable_thinking"] == (True, False) and got["enable_search"] == (True, True),
              "enable_thinking and enable_search must reach DashScope unchanged.",
              "enable_thinking=false, enable_search=true",
              ", ".join(f"{k}={v[1] if v[0] else 'absent'}" for k, v in got.items()))
 
 
-@check("EXTRA-008", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def nested_parameters_reach_dashscope(t: CheckContext) -> None:
+@check("EXTRA-008", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+def nested_parameters_reach_dashscope(t: Judgement) -> None:
     """A nested `parameters` object (`{"parameters": {"watermark": true}}`) reaches DashScope."""
-    alias = sync_image_alias(t)
-    result = t.client.generate_image(alias, t.prompt(), parameters={"watermark": True})
-    sent = submits(t.upstream("dashscope"))
+    t.route_where("image.generate", is_dashscope_sync_image, "a DashScope multimodal image model")
+    result = t.job("parameters")
+    sent = submits(t.upstream("parameters", "dashscope"))
     if not sent and refused(result, "parameters"):
         t.note("the gateway refused the nested parameters loudly")
         return

@@ -1,24 +1,44 @@
 """FUZZ: invalid input from schemathesis (negative mode over schemas/gateway-openapi.yaml).
 
-The three checks judge one shared campaign (harness/fuzzing.py): the same deterministic cases,
-sent once. Every failing case is kept as evidence with schemathesis' curl reproduction.
+The three checks judge one shared campaign (harness/scenarios/_fuzzing.py): the same deterministic cases,
+sent once. Every failing case is kept as evidence with its curl reproduction.
 """
 
 from __future__ import annotations
 
-from harness.checklib import SPEC_OPENAI_ERRORS, is_error_envelope, short
-from harness.context import CheckContext
-from harness.errors import UpstreamUnavailable
-from harness.fuzzing import Campaign, FuzzCall, campaign
-from harness.registry import MUST, SHOULD, check
+from harness.api import (
+    MUST,
+    SHOULD,
+    SPEC_OPENAI_ERRORS,
+    Campaign,
+    Driver,
+    FuzzCall,
+    Judgement,
+    UpstreamUnavailable,
+    campaign,
+    check,
+    is_error_envelope,
+    scenario,
+    short,
+)
 
 SPEC_SCHEMATHESIS = "https://schemathesis.readthedocs.io/en/stable/"
 SPEC_RFC9110_5XX = "https://www.rfc-editor.org/rfc/rfc9110#name-server-error-5xx"
-SHOWN = 5  # failing cases kept as evidence
+SHOWN = 5  # failing cases spelled out in the notes
+FUZZ = "fuzz-campaign"
 
 
-def fuzz(t: CheckContext) -> Campaign:
-    run = campaign(t.env, t.profile)
+@scenario(FUZZ)
+def send_the_fuzz_campaign(s: Driver) -> None:
+    """Every negative case schemathesis makes for the operations the profile claims, sent once."""
+    run = campaign(s.env, s.profile)
+    with s.step("campaign") as step:
+        step.value["campaign"] = run.to_dict()
+        step.exchanges.extend(c.exchange for c in run.calls)
+
+
+def fuzz(t: Judgement) -> Campaign:
+    run = Campaign.from_dict(t.step("campaign").value["campaign"])
     t.note(run.describe())
     for note in run.notes:
         t.note(note)
@@ -29,17 +49,16 @@ def fuzz(t: CheckContext) -> Campaign:
     return run
 
 
-def keep(t: CheckContext, calls: list[FuzzCall]) -> str:
-    """Record the first failing cases as evidence; return a one-line summary of them."""
+def keep(t: Judgement, calls: list[FuzzCall]) -> str:
+    """Spell out the first failing cases in the notes; return a one-line summary of them."""
     for call in calls[:SHOWN]:
-        t.evidence.exchanges.append(call.exchange)
         t.note(f"{call.summary()}\nReproduce with:\n  {call.curl}")
     more = f" (and {len(calls) - SHOWN} more)" if len(calls) > SHOWN else ""
     return "; ".join(c.summary() for c in calls[:SHOWN]) + more
 
 
-@check("FUZZ-001", MUST, needs="any", spec=SPEC_RFC9110_5XX)
-def invalid_input_gets_no_server_error(t: CheckContext) -> None:
+@check("FUZZ-001", MUST, needs="any", spec=SPEC_RFC9110_5XX, scenario=FUZZ)
+def invalid_input_gets_no_server_error(t: Judgement) -> None:
     """Invalid input never gets a 5xx: the gateway refuses it as the client's error."""
     run = fuzz(t)
     failed = run.server_errors()
@@ -47,8 +66,8 @@ def invalid_input_gets_no_server_error(t: CheckContext) -> None:
              "no 5xx answer to any fuzz request", keep(t, failed))
 
 
-@check("FUZZ-002", SHOULD, needs="any", spec=SPEC_OPENAI_ERRORS)
-def invalid_input_refusal_is_error_envelope(t: CheckContext) -> None:
+@check("FUZZ-002", SHOULD, needs="any", spec=SPEC_OPENAI_ERRORS, scenario=FUZZ)
+def invalid_input_refusal_is_error_envelope(t: Judgement) -> None:
     """Every 4xx answer to invalid input is an OpenAI error envelope."""
     run = fuzz(t)
     failed = [c for c in run.client_errors() if not is_error_envelope(c.body)]
@@ -59,8 +78,8 @@ def invalid_input_refusal_is_error_envelope(t: CheckContext) -> None:
              '{"error": {"message": ...}} on every 4xx', actual)
 
 
-@check("FUZZ-003", MUST, needs="any", spec=SPEC_SCHEMATHESIS)
-def invalid_input_answered_within_bound(t: CheckContext) -> None:
+@check("FUZZ-003", MUST, needs="any", spec=SPEC_SCHEMATHESIS, scenario=FUZZ)
+def invalid_input_answered_within_bound(t: Judgement) -> None:
     """Invalid input is answered within the profile's request bound."""
     run = fuzz(t)
     failed = run.slow()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from harness.checklib import (
+from harness.api import (
     DASHSCOPE_CHAT_PATHS,
     DASHSCOPE_IMAGE_PATHS,
     DASHSCOPE_MULTIMODAL,
-    DASHSCOPE_TASK_MODELS,
+    DASHSCOPE_REGIONS,
     DASHSCOPE_TASK_SUBMIT_PATHS,
+    MUST,
     PNG_SIGNATURE,
+    SHOULD,
     SPEC_DASHSCOPE_COMPAT,
     SPEC_OPENAI_EDITS,
     SPEC_OPENAI_ERRORS,
@@ -17,28 +19,59 @@ from harness.checklib import (
     SPEC_QWEN_IMAGE_ASYNC,
     SPEC_QWEN_IMAGE_EDIT,
     SPEC_REPLICATE,
+    CheckSkipped,
+    Driver,
+    Judgement,
+    ModelRoute,
+    alias_step,
+    check,
     dashscope_content,
     expect_only_on,
+    is_dashscope_task_image,
     is_error_envelope,
     paths,
+    scenario,
     short,
     submits,
 )
-from harness.context import CheckContext
-from harness.errors import CheckSkipped
-from harness.profile import ModelRoute
-from harness.registry import MUST, SHOULD, check
-from harness.upstream.server import DASHSCOPE_REGIONS
 
 UNKNOWN_MODEL = "gwconf-no-such-model-7f3a"
+EDIT_INSTRUCTION = "put a red scarf on the cat"
+EDIT_IMAGE = "input-1.png"
+SPEC_DASHSCOPE_REGIONS = "https://www.alibabacloud.com/help/en/model-studio/regions"
+SPEC_HTTP_PROXY = "https://www.rfc-editor.org/rfc/rfc9110#name-connect"
+KNOWN_REGIONS = frozenset(DASHSCOPE_REGIONS.values())
 
 
-@check("MAP-001", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def image_model_reaches_image_endpoint(t: CheckContext) -> None:
+def drivable(route: ModelRoute) -> bool:
+    return route.capability in ("image.generate", "image.edit", "chat")
+
+
+@scenario("every-alias")
+def one_request_per_alias(s: Driver) -> None:
+    """One ordinary request through every alias the profile routes (generate, edit or chat)."""
+    for route in s.profile.models:
+        if route.capability == "image.generate":
+            s.generate(alias_step(route), route.alias)
+        elif route.capability == "image.edit":
+            s.edit(alias_step(route), route.alias, EDIT_INSTRUCTION, EDIT_IMAGE)
+        elif route.capability == "chat":
+            s.chat(alias_step(route), route.alias, "Say hello.")
+    s.keep_stray()
+
+
+@scenario("unknown-model")
+def generate_with_unknown_model(s: Driver) -> None:
+    """One image request for a model no profile routes."""
+    s.generate("unknown", UNKNOWN_MODEL)
+
+
+@check("MAP-001", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="every-alias")
+def image_model_reaches_image_endpoint(t: Judgement) -> None:
     """A DashScope image model reaches DashScope's image endpoint, never chat or compatible mode."""
     route = t.route("dashscope", "image.generate")
-    t.client.generate_image(route.alias, t.prompt())
-    sent = submits(t.upstream())
+    t.job(alias_step(route))
+    sent = submits(t.upstream(alias_step(route)))
     t.expect(sent, "The request must reach the DashScope upstream.",
              f"POST to one of {sorted(DASHSCOPE_IMAGE_PATHS)}", "no upstream request")
     wrong = [r for r in sent if r.provider != "dashscope" or r.path not in DASHSCOPE_IMAGE_PATHS]
@@ -50,28 +83,26 @@ def image_model_reaches_image_endpoint(t: CheckContext) -> None:
              "; ".join(f"{r.path} -> {r.answered} ({'; '.join(r.notes)})" for r in refused))
 
 
-@check("MAP-002", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def image_request_carries_registered_model(t: CheckContext) -> None:
+@check("MAP-002", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="every-alias")
+def image_request_carries_registered_model(t: Judgement) -> None:
     """Every DashScope image alias sends the registered upstream model ID in `model`."""
     routes = [r for r in t.profile.routes_for("image.generate") if r.provider == "dashscope"]
     t.route("dashscope", "image.generate")  # skip when there is none
     for route in routes:
-        t.client.generate_image(route.alias, t.prompt())
-    seen = [r.json_body().get("model") for r in submits(t.upstream("dashscope"))]
+        t.job(alias_step(route))
+    seen = [r.json_body().get("model") for route in routes for r in submits(t.upstream(alias_step(route), "dashscope"))]
     wanted = [r.upstream_model for r in routes]
     t.expect(sorted(map(str, seen)) == sorted(wanted),
              "The upstream `model` must be the registered provider model ID.",
              f"models {wanted}", f"models {seen}")
 
 
-@check("MAP-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE_ASYNC)
-def task_model_uses_async_task_api(t: CheckContext) -> None:
+@check("MAP-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE_ASYNC, scenario="every-alias")
+def task_model_uses_async_task_api(t: Judgement) -> None:
     """An async-only DashScope model is submitted to the task API with `X-DashScope-Async: enable`."""
-    route = t.route_where("image.generate",
-                          lambda r: r.provider == "dashscope" and r.upstream_model in
-                          DASHSCOPE_TASK_MODELS, "a DashScope async-task model")
-    t.client.generate_image(route.alias, t.prompt())
-    sent = submits(t.upstream("dashscope"))
+    route = t.route_where("image.generate", is_dashscope_task_image, "a DashScope async-task model")
+    t.job(alias_step(route))
+    sent = submits(t.upstream(alias_step(route), "dashscope"))
     t.expect(sent, "The request must reach the DashScope upstream.",
              f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", "no upstream request")
     task_submits = [r for r in sent if r.path in DASHSCOPE_TASK_SUBMIT_PATHS]
@@ -82,13 +113,12 @@ def task_model_uses_async_task_api(t: CheckContext) -> None:
              "X-DashScope-Async: enable", f"X-DashScope-Async: {header}")
 
 
-@check("MAP-004", MUST, needs="image.edit", spec=SPEC_QWEN_IMAGE_EDIT)
-def edit_reaches_dashscope_edit_route(t: CheckContext) -> None:
+@check("MAP-004", MUST, needs="image.edit", spec=SPEC_QWEN_IMAGE_EDIT, scenario="every-alias")
+def edit_reaches_dashscope_edit_route(t: Judgement) -> None:
     """An edit (/v1/images/edits) reaches DashScope's edit model with the image and the instruction."""
     route = t.route("dashscope", "image.edit")
-    prompt = t.prompt("put a red scarf on the cat")
-    t.client.edit_image(route.alias, prompt, t.provider_file("input-1.png"))
-    sent = submits(t.upstream("dashscope"))
+    t.job(alias_step(route))
+    sent = submits(t.upstream(alias_step(route), "dashscope"))
     t.expect(sent, "The edit must reach the DashScope upstream.", f"POST {DASHSCOPE_MULTIMODAL}",
              "no upstream request")
     request = sent[0]
@@ -103,41 +133,42 @@ def edit_reaches_dashscope_edit_route(t: CheckContext) -> None:
     t.expect(images and all(isinstance(i, str) and i for i in images),
              "The edit must carry the input image in input.messages[0].content.",
              "an {image: url-or-data-url} item", short(content))
-    t.expect(any(t.token in x for x in texts),
+    token = t.token(alias_step(route))
+    t.expect(any(token in x for x in texts),
              "The edit must carry the instruction as a text item.",
-             f"a {{text}} item containing {prompt!r}", short(content))
+             f"a {{text}} item containing {EDIT_INSTRUCTION!r} and its marker {token}", short(content))
 
 
-@check("MAP-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
-def openai_image_reaches_openai(t: CheckContext) -> None:
+@check("MAP-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+def openai_image_reaches_openai(t: Judgement) -> None:
     """An OpenAI image alias reaches OpenAI's /v1/images/generations with its model ID."""
     route = t.route("openai", "image.generate")
-    t.client.generate_image(route.alias, t.prompt())
-    expect_only_on(t, submits(t.upstream()),
+    t.job(alias_step(route))
+    expect_only_on(t, submits(t.upstream(alias_step(route))),
                    lambda r: r.provider == "openai" and r.path == "/v1/images/generations"
                    and r.json_body().get("model") == route.upstream_model,
                    "An OpenAI image alias must reach OpenAI's image endpoint only.",
                    f"openai POST /v1/images/generations model={route.upstream_model}")
 
 
-@check("MAP-006", MUST, needs="image.generate", spec=SPEC_REPLICATE)
-def replicate_image_reaches_replicate(t: CheckContext) -> None:
+@check("MAP-006", MUST, needs="image.generate", spec=SPEC_REPLICATE, scenario="every-alias")
+def replicate_image_reaches_replicate(t: Judgement) -> None:
     """A Replicate image alias creates a prediction on its own model."""
     route = t.route("replicate", "image.generate")
     owner_name = route.upstream_model.split(":")[0]
-    t.client.generate_image(route.alias, t.prompt())
+    t.job(alias_step(route))
     model_path = f"/v1/models/{owner_name}/predictions"
-    expect_only_on(t, submits(t.upstream()),
+    expect_only_on(t, submits(t.upstream(alias_step(route))),
                    lambda r: r.provider == "replicate" and (
                        r.path == model_path or (r.path == "/v1/predictions" and
                                                 str(r.json_body().get("version", "")).startswith(owner_name))),
                    "A Replicate alias must create a prediction on its model.", f"replicate POST {model_path}")
 
 
-@check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS)
-def unknown_model_gets_error_envelope(t: CheckContext) -> None:
+@check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS, scenario="unknown-model")
+def unknown_model_gets_error_envelope(t: Judgement) -> None:
     """An unknown model gets a 4xx OpenAI error envelope, not a silent fallback."""
-    result = t.client.generate_image(UNKNOWN_MODEL, t.prompt())
+    result = t.job("unknown")
     response = result.submit
     assert response is not None
     t.expect(400 <= response.status_code < 500,
@@ -147,34 +178,34 @@ def unknown_model_gets_error_envelope(t: CheckContext) -> None:
              '{"error": {"message": ...}}', short(response.text))
 
 
-@check("MAP-008", MUST, needs="any", spec=SPEC_OPENAI_ERRORS)
-def unknown_model_reaches_no_upstream(t: CheckContext) -> None:
+@check("MAP-008", MUST, needs="any", spec=SPEC_OPENAI_ERRORS, scenario="unknown-model")
+def unknown_model_reaches_no_upstream(t: Judgement) -> None:
     """An unknown model reaches no upstream at all."""
-    t.client.generate_image(UNKNOWN_MODEL, t.prompt())
-    sent = t.upstream()
+    t.job("unknown")
+    sent = t.upstream("unknown")
     t.expect(not sent, "An unknown model must not be sent to any provider.", "no upstream request",
              ", ".join(paths(sent)))
 
 
-@check("MAP-009", MUST, needs="chat", spec=SPEC_DASHSCOPE_COMPAT)
-def chat_model_reaches_chat_endpoint(t: CheckContext) -> None:
+@check("MAP-009", MUST, needs="chat", spec=SPEC_DASHSCOPE_COMPAT, scenario="every-alias")
+def chat_model_reaches_chat_endpoint(t: Judgement) -> None:
     """A DashScope chat alias reaches DashScope chat (compatible mode or native text generation)."""
     route = t.route("dashscope", "chat")
-    t.client.chat(route.alias, t.prompt("Say hello."))
-    expect_only_on(t, submits(t.upstream()),
+    t.answer(alias_step(route))
+    expect_only_on(t, submits(t.upstream(alias_step(route))),
                    lambda r: r.provider == "dashscope" and r.path in DASHSCOPE_CHAT_PATHS
                    and r.json_body().get("model") == route.upstream_model,
                    "A chat alias must reach DashScope's chat endpoint with its model ID.",
                    f"POST {sorted(DASHSCOPE_CHAT_PATHS)} model={route.upstream_model}")
 
 
-@check("MAP-010", SHOULD, needs="image.edit", spec=SPEC_OPENAI_EDITS)
-def openai_edit_reaches_openai_edits(t: CheckContext) -> None:
+@check("MAP-010", SHOULD, needs="image.edit", spec=SPEC_OPENAI_EDITS, scenario="every-alias")
+def openai_edit_reaches_openai_edits(t: Judgement) -> None:
     """An OpenAI edit alias reaches /v1/images/edits as multipart with the image file."""
     route = t.route("openai", "image.edit")
-    image = t.provider_file("input-1.png")
-    t.client.edit_image(route.alias, t.prompt("add a hat"), image)
-    sent = submits(t.upstream())
+    image = t.provider_file(EDIT_IMAGE)
+    t.job(alias_step(route))
+    sent = submits(t.upstream(alias_step(route)))
     good = [r for r in sent if r.provider == "openai" and r.path == "/v1/images/edits"]
     t.expect(good, "An OpenAI edit must reach /v1/images/edits.", "openai POST /v1/images/edits",
              ", ".join(paths(sent)) or "no upstream request")
@@ -185,33 +216,17 @@ def openai_edit_reaches_openai_edits(t: CheckContext) -> None:
              f"an image part of {len(image)} bytes", short(body))
 
 
-SPEC_DASHSCOPE_REGIONS = "https://www.alibabacloud.com/help/en/model-studio/regions"
-SPEC_HTTP_PROXY = "https://www.rfc-editor.org/rfc/rfc9110#name-connect"
-KNOWN_REGIONS = frozenset(DASHSCOPE_REGIONS.values())
-
-
-def send_one(t: CheckContext, route: ModelRoute) -> bool:
-    """One ordinary request to this alias, by capability; False when gwconf cannot drive it."""
-    if route.capability == "image.generate":
-        t.client.generate_image(route.alias, t.prompt())
-    elif route.capability == "image.edit":
-        t.client.edit_image(route.alias, t.prompt("add a hat"), t.provider_file("input-1.png"))
-    elif route.capability == "chat":
-        t.client.chat(route.alias, t.prompt("Say hello."))
-    else:
-        return False
-    return True
-
-
-@check("MAP-011", MUST, needs="any", spec=SPEC_HTTP_PROXY)
-def gateway_calls_only_configured_upstreams(t: CheckContext) -> None:
+@check("MAP-011", MUST, needs="any", spec=SPEC_HTTP_PROXY, scenario="every-alias")
+def gateway_calls_only_configured_upstreams(t: Judgement) -> None:
     """Every alias is served by its configured upstream; the gateway never calls a public host."""
-    if not t.env.gateway_started:
+    if not t.facts.gateway_started:
         raise CheckSkipped("gwconf did not start the gateway, so it could not point it at the egress sink")
     if not t.profile.egress_observable:
         raise CheckSkipped("the profile says the gateway ignores HTTP(S)_PROXY: its egress cannot be seen")
-    sent = [route.alias for route in t.profile.models if send_one(t, route)]
-    t.upstream()  # waits for work the gateway still does in the background
+    sent = [route.alias for route in t.profile.models if drivable(route)]
+    for route in t.profile.models:
+        if drivable(route):
+            t.step(alias_step(route))  # a request the harness could not drive leaves the question open
     escaped = t.egress()
     hosts = ", ".join(sorted({a.host for a in escaped}))
     t.expect(not escaped, f"the gateway tried to reach {hosts} instead of the configured upstream",
@@ -219,8 +234,8 @@ def gateway_calls_only_configured_upstreams(t: CheckContext) -> None:
              "; ".join(a.summary() for a in escaped))
 
 
-@check("MAP-012", MUST, needs="any", spec=SPEC_DASHSCOPE_REGIONS)
-def region_alias_reaches_its_region(t: CheckContext) -> None:
+@check("MAP-012", MUST, needs="any", spec=SPEC_DASHSCOPE_REGIONS, scenario="every-alias")
+def region_alias_reaches_its_region(t: Judgement) -> None:
     """A DashScope alias bound to a region reaches that region's upstream, never another."""
     routes = [r for r in t.profile.models if r.provider == "dashscope" and r.region]
     for route in routes:
@@ -232,9 +247,8 @@ def region_alias_reaches_its_region(t: CheckContext) -> None:
         raise CheckSkipped("profile binds no DashScope model to a region")
     wrong: list[str] = []
     for route in routes:
-        before = {r.seq for r in t.upstream()}
-        send_one(t, route)
-        reached = [r for r in t.upstream() if r.seq not in before]
+        t.step(alias_step(route))
+        reached = t.upstream(alias_step(route))
         where = sorted({f"{r.provider} {r.region or ''}".strip() for r in reached})
         if not reached or any(r.provider != "dashscope" or r.region != route.region for r in reached):
             wrong.append(f"{route.alias} ({route.region}) reached {', '.join(where) or 'no upstream'}")

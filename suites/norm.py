@@ -2,60 +2,84 @@
 
 from __future__ import annotations
 
-from harness import schemas
-from harness.checklib import (
-    DASHSCOPE_TASK_MODELS,
+from harness.api import (
+    MUST,
     PNG_SIGNATURE,
+    SHOULD,
     SPEC_OPENAI_CHAT,
     SPEC_OPENAI_IMAGES,
     SPEC_QWEN_IMAGE,
+    Driver,
+    JobResult,
+    Judgement,
+    alias_step,
+    check,
     dashscope_parameters,
     decode_b64,
     describe,
+    is_dashscope_sync_image,
+    scenario,
+    schema_errors,
     short,
     submits,
 )
-from harness.context import CheckContext
-from harness.gateway.client import JobResult
-from harness.registry import MUST, SHOULD, check
 
 PROVIDER_FIELDS = ("output", "request_id", "task_id", "task_status", "urls", "input")
+# What the parameter scenario sends through the sync DashScope alias: step -> (params, play).
+DASHSCOPE_PARAMETERS: dict[str, tuple[dict[str, object], str | None]] = {
+    "size": ({"size": "1024x1024"}, None),
+    "b64_json": ({"response_format": "b64_json"}, None),
+    "n": ({"n": 2}, "image-sync-n2"),
+    "prompt_extend": ({"prompt_extend": False}, None),
+    "watermark": ({"watermark": True}, None),
+    "negative_prompt": ({"negative_prompt": "blurry, low quality"}, None),
+    "seed": ({"seed": 424242}, None),
+    "gwconf_probe_field": ({"gwconf_probe_field": "probe-value"}, None),
+    "parameters": ({"parameters": {"watermark": True}}, None),
+}
 
 
-def image_results(t: CheckContext, **params: object) -> list[tuple[str, JobResult]]:
-    """One successful generation through every provider the profile routes images to."""
+@scenario("dashscope-image-parameters")
+def generate_with_each_parameter(s: Driver) -> None:
+    """One generation per OpenAI or vendor parameter through the sync DashScope image alias."""
+    route = s.route_where("image.generate", is_dashscope_sync_image)
+    if route is None:
+        return
+    for name, (params, play) in DASHSCOPE_PARAMETERS.items():
+        s.generate(name, route.alias, play=play, **params)
+
+
+def image_results(t: Judgement) -> list[tuple[str, JobResult]]:
+    """The generation through the first image alias of every provider (scenario every-alias)."""
     results = []
     for provider in ("dashscope", "openai", "replicate"):
         route = t.profile.route_for(provider, "image.generate")
         if route is not None:
-            results.append((route.alias, t.client.generate_image(route.alias, t.prompt(),
-                                                                 **params)))
+            results.append((route.alias, t.job(alias_step(route))))
     t.expect(results, "The profile must route at least one image model.")
     return results
 
 
-def sync_dashscope_alias(t: CheckContext) -> str:
-    return t.route_where("image.generate",
-                         lambda r: r.provider == "dashscope" and r.upstream_model not in
-                         DASHSCOPE_TASK_MODELS, "a DashScope multimodal image model").alias
+def sync_dashscope_alias(t: Judgement) -> str:
+    return t.route_where("image.generate", is_dashscope_sync_image, "a DashScope multimodal image model").alias
 
 
-@check("NORM-001", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
-def image_response_is_openai_images_response(t: CheckContext) -> None:
+@check("NORM-001", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+def image_response_is_openai_images_response(t: Judgement) -> None:
     """Every image response validates against OpenAI's ImagesResponse, with data[]."""
     for alias, result in image_results(t):
-        problems = schemas.errors("openai/images-response", result.images_response)
+        problems = schema_errors("openai/images-response", result.images_response)
         t.expect(not problems and result.data,
                  f"The answer for {alias} must be an OpenAI ImagesResponse with data[].",
                  "ImagesResponse {created, data[]}",
                  "; ".join(problems[:3]) or short(result.images_response))
 
 
-@check("NORM-002", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
-def b64_json_is_honoured(t: CheckContext) -> None:
+@check("NORM-002", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="dashscope-image-parameters")
+def b64_json_is_honoured(t: Judgement) -> None:
     """`response_format=b64_json` yields decodable base64 of a PNG image."""
-    alias = sync_dashscope_alias(t)
-    result = t.client.generate_image(alias, t.prompt(), response_format="b64_json")
+    sync_dashscope_alias(t)
+    result = t.job("b64_json")
     t.expect(result.data, "The request must succeed with data[].", "data[]", short(result.body))
     item = result.data[0]
     raw = decode_b64(item.get("b64_json"))
@@ -67,31 +91,31 @@ def b64_json_is_honoured(t: CheckContext) -> None:
              f"{len(raw or b'')} other bytes")
 
 
-@check("NORM-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def size_is_mapped_to_dashscope_form(t: CheckContext) -> None:
+@check("NORM-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="dashscope-image-parameters")
+def size_is_mapped_to_dashscope_form(t: Judgement) -> None:
     """`size` 1024x1024 reaches DashScope as parameters.size 1024*1024."""
-    alias = sync_dashscope_alias(t)
-    t.client.generate_image(alias, t.prompt(), size="1024x1024")
-    sizes = [dashscope_parameters(r).get("size") for r in submits(t.upstream("dashscope"))]
+    sync_dashscope_alias(t)
+    t.job("size")
+    sizes = [dashscope_parameters(r).get("size") for r in submits(t.upstream("size", "dashscope"))]
     t.expect(sizes and all(s == "1024*1024" for s in sizes),
              "OpenAI's WxH size must be converted to DashScope's W*H.",
              "parameters.size = '1024*1024'", f"parameters.size = {sizes}")
 
 
-@check("NORM-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE)
-def n_is_honoured(t: CheckContext) -> None:
+@check("NORM-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="dashscope-image-parameters")
+def n_is_honoured(t: Judgement) -> None:
     """`n=2` reaches DashScope as parameters.n and the client gets both images."""
-    alias = sync_dashscope_alias(t)
-    result = t.client.generate_image(alias, t.prompt(scenario="image-sync-n2"), n=2)
-    ns = [dashscope_parameters(r).get("n") for r in submits(t.upstream("dashscope"))]
+    sync_dashscope_alias(t)
+    result = t.job("n")
+    ns = [dashscope_parameters(r).get("n") for r in submits(t.upstream("n", "dashscope"))]
     t.expect(ns and all(n == 2 for n in ns), "`n` must reach DashScope as parameters.n.",
              "parameters.n = 2", f"parameters.n = {ns}")
     t.expect(len(result.data) == 2, "The client must get every image the provider made.",
              "2 items in data[]", f"{len(result.data)} items")
 
 
-@check("NORM-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
-def created_is_an_integer_timestamp(t: CheckContext) -> None:
+@check("NORM-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+def created_is_an_integer_timestamp(t: Judgement) -> None:
     """Every image response carries `created` as an integer Unix timestamp."""
     for alias, result in image_results(t):
         created = result.images_response.get("created")
@@ -100,20 +124,20 @@ def created_is_an_integer_timestamp(t: CheckContext) -> None:
                  "created: integer", f"created: {created!r}")
 
 
-@check("NORM-006", MUST, needs="chat", spec=SPEC_OPENAI_CHAT)
-def chat_response_is_chat_completion(t: CheckContext) -> None:
+@check("NORM-006", MUST, needs="chat", spec=SPEC_OPENAI_CHAT, scenario="every-alias")
+def chat_response_is_chat_completion(t: Judgement) -> None:
     """A DashScope chat answer reaches the client as an OpenAI chat.completion."""
     route = t.route("dashscope", "chat")
-    response = t.client.chat(route.alias, t.prompt("Say hello."))
+    response = t.answer(alias_step(route))
     body = response.json() if response.status_code == 200 else {}
-    problems = schemas.errors("openai/chat-completion.response", body)
+    problems = schema_errors("openai/chat-completion.response", body)
     t.expect(response.status_code == 200 and not problems,
              "The answer must be an OpenAI chat.completion.", "chat.completion with choices[]",
              "; ".join(problems[:3]) or f"{response.status_code} {short(response.text)}")
 
 
-@check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES)
-def no_provider_fields_leak_into_response(t: CheckContext) -> None:
+@check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+def no_provider_fields_leak_into_response(t: Judgement) -> None:
     """Image responses carry no provider-internal fields (output, request_id, task_id, urls)."""
     judged = 0
     for alias, result in image_results(t):

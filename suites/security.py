@@ -5,47 +5,66 @@ from __future__ import annotations
 import itertools
 import math
 
-from harness.checklib import DASHSCOPE_TASK_MODELS, SPEC_OWASP_API1, json_object, short
-from harness.context import CheckContext
-from harness.errors import CheckSkipped
-from harness.redact import fingerprint
-from harness.registry import MUST, SHOULD, check
+from harness.api import (
+    MUST,
+    SHOULD,
+    SPEC_OWASP_API1,
+    CheckSkipped,
+    Driver,
+    Judgement,
+    alias_step,
+    check,
+    is_dashscope_task_image,
+    json_object,
+    scenario,
+    short,
+)
 
 SPEC_OWASP_AUTH = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
+SUBMITS = 4
 
 
-def task_alias(t: CheckContext) -> str:
-    return t.route_where("image.generate", lambda r: r.provider == "dashscope" and
-                         r.upstream_model in DASHSCOPE_TASK_MODELS, "a DashScope async-task model").alias
+def task_alias(t: Judgement) -> str:
+    return t.route_where("image.generate", is_dashscope_task_image, "a DashScope async-task model").alias
 
 
-@check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1)
-def job_is_invisible_to_other_keys(t: CheckContext) -> None:
+@scenario("job-ids")
+def submit_four_tasks(s: Driver) -> None:
+    """Four raw submits of the DashScope async-task alias, for the job ids they answer with."""
+    route = s.route_where("image.generate", is_dashscope_task_image)
+    if route is None:
+        return
+    for n in range(1, SUBMITS + 1):
+        s.request(f"submit {n}", "POST", "/v1/images/generations", alias=route.alias, body={"model": route.alias},
+                  play="image-async", params=dict(s.client.dialect.submit_query))
+
+
+@check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1, scenario="task-succeeds")
+def job_is_invisible_to_other_keys(t: Judgement) -> None:
     """A job created with key A is not visible with key B (404 or 403)."""
     if not t.profile.dialect.is_async:
         raise CheckSkipped("the profile's dialect is sync: the gateway keeps no jobs to isolate")
-    result = t.client.generate_image(task_alias(t), t.prompt(scenario="image-async"))
+    task_alias(t)
+    result = t.job("job")
     t.expect(result.job_id, "The submit must return a job id.", "a job id", short(result.body))
-    assert result.job_id and t.env.api_key_b
-    other = t.client.poll(result.job_id, key=t.env.api_key_b)
+    other = t.answer("read with key B")
     t.expect(other.status_code in (403, 404),
              "Another tenant's key must not read the job.", "404 or 403 for key B",
              f"{other.status_code} {short(other.text)}")
 
 
-@check("SEC-002", MUST, needs="any", spec=SPEC_OWASP_AUTH)
-def client_key_is_not_forwarded(t: CheckContext) -> None:
+@check("SEC-002", MUST, needs="any", spec=SPEC_OWASP_AUTH, scenario="every-alias")
+def client_key_is_not_forwarded(t: Judgement) -> None:
     """The client's key is never forwarded to a provider."""
     for route in t.profile.models:
-        if route.capability == "image.generate":
-            t.client.generate_image(route.alias, t.prompt())
-        elif route.capability == "chat":
-            t.client.chat(route.alias, t.prompt("Say hello."))
+        if route.capability in ("image.generate", "chat"):
+            t.step(alias_step(route))
     t.expect(t.upstream(), "The requests must reach the providers for the check to see what travels.",
              "upstream requests", "no upstream request")
-    # Every request of the run so far, marked or not: a key forwarded on a side call counts too.
-    marks = [fingerprint(k) for k in (t.env.api_key, t.env.api_key_b) if k]
-    leaked = [f"{r.provider} {r.method} {r.path}" for r in t.captures.all()
+    # Every upstream request of the scenario, and those of the run so far the scenario kept
+    # (unmarked side calls, other scenarios' requests carrying a client key): they count too.
+    marks = t.facts.client_key_marks
+    leaked = [f"{r.provider} {r.method} {r.path}" for r in [*t.upstream(), *t.recording.stray]
               if any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks)]
     t.expect(not leaked, "The client's key must stay at the gateway.", "no client key upstream",
              "client key seen in " + ", ".join(sorted(set(leaked))))
@@ -78,19 +97,17 @@ def looks_sequential(ids: list[str]) -> bool:
     return len(steps) == 1 and 0 < abs(next(iter(steps))) < 1000
 
 
-@check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1)
-def job_ids_are_not_guessable(t: CheckContext) -> None:
+@check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1, scenario="job-ids")
+def job_ids_are_not_guessable(t: Judgement) -> None:
     """Job ids are not sequential and carry at least 64 bits of randomness."""
-    alias = task_alias(t)
+    task_alias(t)
     ids = []
-    for _ in range(4):
-        response = t.client.request("POST", "/v1/images/generations", params=dict(t.client.dialect.submit_query),
-                                    json={"model": alias, "prompt": t.prompt(scenario="image-async")},
-                                    headers=t.client.model_headers(alias))
-        job_id = json_object(response).get(t.client.dialect.id_field) if response.status_code < 300 else None
+    for n in range(1, SUBMITS + 1):
+        response = t.answer(f"submit {n}")
+        job_id = json_object(response).get(t.profile.dialect.id_field) if response.status_code < 300 else None
         if isinstance(job_id, str):
             ids.append(job_id)
-    t.expect(len(ids) == 4, "Every submit must return a job id.", "4 job ids", str(ids))
+    t.expect(len(ids) == SUBMITS, "Every submit must return a job id.", f"{SUBMITS} job ids", str(ids))
     t.expect(not looks_sequential(ids), "Job ids must not be sequential.", "unrelated ids", str(ids))
     bits = random_bits(ids)
     t.expect(bits >= 64, "Job ids must carry at least 64 bits of randomness.", ">= 64 bits",

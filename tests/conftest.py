@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.cassette import load_cassettes
+from harness.config._cassette import load_cassettes
 from harness.paths import CASSETTES_DIR
 from harness.upstream import UpstreamSet, start_upstreams
 

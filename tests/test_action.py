@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import schemas
+from harness.config import _schemas as schemas
 from harness.paths import PROJECT_ROOT
 
 ACTION = yaml.safe_load((PROJECT_ROOT / "action.yml").read_text())

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.executor import run_check
-from harness.outcome import Outcome
+from harness.checks._registry import load_suites
+from harness.config._profile import Timeouts
+from harness.gateway._session import Session, open_session
 from harness.paths import CASSETTES_DIR, SUITES_DIR
-from harness.profile import Timeouts
-from harness.registry import load_suites
-from harness.session import Session, open_session
+from harness.records._outcome import Outcome
+from harness.runner._executor import Recorder
 
 PROFILE = Path(__file__).parent / "gateways" / "stray-region-deployed.toml"
 FAST = Timeouts(request=8, job=8, poll_interval=0.05, startup=20)
@@ -27,7 +27,8 @@ MAP_CHECKS = ("MAP-001", "MAP-002", "MAP-004", "MAP-005", "MAP-009", "MAP-011", 
 def run_checks(session: Session, ids: Iterable[str]) -> dict[str, Outcome]:
     catalogue = load_suites(SUITES_DIR)
     profile = dataclasses.replace(session.profile, timeouts=FAST)
-    return {i: run_check(catalogue[i], session.env, profile, session.upstreams.captures) for i in ids}
+    recorder = Recorder(session.env, profile, session.upstreams.captures)
+    return {i: recorder.outcome(catalogue[i]) for i in ids}
 
 
 @pytest.fixture

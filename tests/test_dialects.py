@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.inprocess import run_in_process
+from harness.checks._registry import load_suites
 from harness.paths import GATEWAYS_DIR, SUITES_DIR
 from harness.reference import build_app
-from harness.registry import load_suites
+from harness.runner._inprocess import run_in_process
 from tests.test_mutation import FAST, TEMPLATE
 
 CUSTOM = """
@@ -50,8 +50,8 @@ def test_reference_in_sync_dialect_passes_or_skips_everything(tmp_path: Path) ->
 def test_unimplemented_dialects_are_refused_at_load_time(tmp_path: Path) -> None:
     import pytest
 
+    from harness.config._profile import load_profile
     from harness.errors import ConfigError
-    from harness.profile import load_profile
 
     for name in ("passthrough", "openai-videos"):
         profile = tmp_path / f"{name}.toml"

@@ -12,12 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.egress import MAX_ATTEMPTS, EgressAttempt, EgressLog, RunningSink, fetch_attempts, parse_target, start_sink
-from harness.inprocess import run_in_process
+from harness.checks._registry import load_suites
+from harness.config._profile import Timeouts
+from harness.gateway._session import open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, SUITES_DIR
-from harness.profile import Timeouts
-from harness.registry import load_suites
-from harness.session import open_session
+from harness.runner._inprocess import run_in_process
+from harness.upstream._egress import (
+    MAX_ATTEMPTS,
+    EgressAttempt,
+    EgressLog,
+    RunningSink,
+    fetch_attempts,
+    parse_target,
+    start_sink,
+)
 from tests.mutants import MUTANTS
 
 FAST = Timeouts(request=4, job=3, poll_interval=0.02, startup=10)

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import schemathesis
 
-from harness import fuzzing
+from harness.config._profile import BUILTIN_DIALECTS, GatewayProfile, Timeouts, load_profile
 from harness.errors import ConfigError
-from harness.fuzzing import Campaign, FuzzCall
-from harness.outcome import Exchange
+from harness.gateway._session import Session, open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR
-from harness.profile import BUILTIN_DIALECTS, GatewayProfile, Timeouts, load_profile
+from harness.records._outcome import Exchange
 from harness.reference import build_app
-from harness.session import Session, open_session
+from harness.scenarios import _fuzzing as fuzzing
+from harness.scenarios._fuzzing import Campaign, FuzzCall
 
 PROFILE = GATEWAYS_DIR / "reference.toml"
 ALL_OPERATIONS = ["GET /v1/jobs/{id}", "POST /v1/chat/completions", "POST /v1/images/edits",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
-from harness.runner import RunOptions, run
+from harness.runner._runner import RunOptions, run
 
 INSTALLED = PROJECT_ROOT / ".gateways"
 LITELLM = INSTALLED / "litellm-venv" / "bin" / "litellm"

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from harness.egress import RunningSink, fetch_attempts, start_sink
 from harness.errors import ConfigError
+from harness.gateway._session import open_session
 from harness.intercept import REAL_HOSTS, RunningIntercept, start_intercept
 from harness.paths import CASSETTES_DIR
-from harness.session import open_session
+from harness.upstream._egress import RunningSink, fetch_attempts, start_sink
 from harness.upstream.server import ThreadedServer, bind_loopback
 
 

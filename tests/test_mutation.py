@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.inprocess import run_in_process
+from harness.checks._registry import load_suites
+from harness.config._profile import Timeouts
 from harness.paths import GATEWAYS_DIR, SUITES_DIR
-from harness.profile import Timeouts
 from harness.reference import build_app
-from harness.registry import load_suites
+from harness.runner._inprocess import run_in_process
 from tests.mutants import MUTANTS
 
 PROFILE = GATEWAYS_DIR / "reference.toml"

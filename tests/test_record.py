@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.cassette import load_cassette
-from harness.cassette_check import problems_in
+from harness.config._cassette import load_cassette
+from harness.config._cassette_check import problems_in
 from harness.paths import CASSETTES_DIR, PROJECT_ROOT
 
 KEY = "sk-live-recording-key-abcdef0123456789"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from harness import schemas
-from harness.capture import CapturedRequest
-from harness.outcome import Evidence, Exchange, Outcome
+from harness.config import _schemas as schemas
+from harness.records._capture import CapturedRequest
+from harness.records._outcome import Evidence, Exchange, Outcome
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.markdown import render_markdown
@@ -27,7 +28,8 @@ def exchange(url: str, status: int, body: str, request_body: str = '{"model": "w
              ) -> Exchange:
     return Exchange("POST", url, {"content-type": "application/json",
                                   "authorization": "[REDACTED sha256:000000000000]"},
-                    request_body, status, {"content-type": "application/json"}, body, 0.05)
+                    request_body, status, {"content-type": "application/json"}, body, 0.05,
+                    path=urlsplit(url).path)
 
 
 def sample_outcomes(gateway: str = "refgw", *, broken: tuple[str, ...] = ("MAP-002",),

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import schemas
-from harness.inprocess import run_in_process
+from harness.config import _schemas as schemas
 from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
 from harness.report.runjson import build_run, now_iso, write_run
+from harness.runner._inprocess import run_in_process
 from tests.mutants import MUTANTS
 from tests.test_mutation import FAST, TEMPLATE
 
@@ -129,11 +129,15 @@ def test_a_check_whose_worker_dies_is_an_error_not_a_silent_pass(tmp_path: Path)
     suites.mkdir()
     (suites / "dying.py").write_text(
         "import os\n"
-        "from harness.registry import MUST, check\n\n"
-        "@check('MAP-901', MUST, needs='any', spec='https://example.invalid/spec')\n"
+        "from harness.api import MUST, check, scenario\n\n"
+        "@scenario('quiet')\n"
+        "def quiet(s):\n    'Sends nothing.'\n\n"
+        "@scenario('dies')\n"
+        "def dies(s):\n    'Kills its worker.'\n    os._exit(3)\n\n"
+        "@check('MAP-901', MUST, needs='any', spec='https://example.invalid/spec', scenario='quiet')\n"
         "def passes(t):\n    'Passes.'\n\n"
-        "@check('MAP-902', MUST, needs='any', spec='https://example.invalid/spec')\n"
-        "def worker_dies(t):\n    'Kills its worker.'\n    os._exit(3)\n")
+        "@check('MAP-902', MUST, needs='any', spec='https://example.invalid/spec', scenario='dies')\n"
+        "def worker_dies(t):\n    'Kills its worker.'\n")
     result = gwconf_run(tmp_path / "out", "-n", "2", "--suites", str(suites))
     assert result.returncode == 1, result.stderr
     assert outcomes(tmp_path / "out" / "run.json") == {"MAP-901": "pass", "MAP-902": "error"}

@@ -20,10 +20,10 @@ from dashscope import ImageSynthesis, MultiModalConversation
 from dashscope.client import base_api as dashscope_base_api
 from dashscope.common.error import InvalidParameter
 
-from harness.cassette import load_cassette
-from harness.markers import Marker, new_token
+from harness.config._cassette import load_cassette
 from harness.paths import CASSETTES_DIR
 from harness.upstream import UpstreamSet, start_upstreams
+from harness.upstream._markers import Marker, new_token
 
 FILES_DIR = CASSETTES_DIR / "files"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,10 +8,10 @@ import socket
 import httpx
 import pytest
 
-from harness.inprocess import run_in_process
+from harness.checks._registry import load_suites
 from harness.paths import SUITES_DIR
 from harness.reference import build_app
-from harness.registry import load_suites
+from harness.runner._inprocess import run_in_process
 from harness.seam import Router, hosted_origin, open_seam
 from harness.upstream.server import ThreadedServer, bind_loopback
 from tests.test_mutation import FAST, PROFILE, TEMPLATE

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from harness.markers import Marker, new_token
+from harness.config._redact import KEY_PATTERNS
 from harness.paths import CASSETTES_DIR
-from harness.redact import KEY_PATTERNS
+from harness.upstream._markers import Marker, new_token
 
 TIMEOUT = httpx.Timeout(10.0)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from harness.cassette import load_cassettes
+from harness.config._cassette import load_cassettes
 from harness.paths import CASSETTES_DIR
 from harness.upstream import start_upstreams
 

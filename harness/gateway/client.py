@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ import httpx
 
 from harness import seam
 from harness.budget import LiveRun
+from harness.config._profile import Dialect, GatewayProfile
+from harness.config._redact import redact_headers, scrub
 from harness.errors import UpstreamUnavailable
 from harness.livetape import LiveTape
-from harness.outcome import Exchange, clip
-from harness.profile import Dialect, GatewayProfile
-from harness.redact import redact_headers, scrub
+from harness.records._outcome import Exchange, clip
+from harness.records._recording import Answer
 
 # Built once: an SSL context per client costs tens of milliseconds, and every check has a client.
 TLS_CONTEXT = ssl.create_default_context()
@@ -37,7 +38,7 @@ class GatewayTimeout(UpstreamUnavailable):
 class JobResult:
     """A request for an image (or video), followed through the dialect to its end."""
 
-    submit: httpx.Response | None
+    submit: Answer | None  # the submit's answer, as data
     submit_elapsed: float
     job_id: str | None = None
     status: str = "unknown"  # canonical: queued|running|succeeded|failed|canceled|expired
@@ -58,6 +59,19 @@ class JobResult:
     def images_response(self) -> dict[str, Any]:
         result = dig(self.body, self.result_field)
         return result if isinstance(result, dict) else self.body
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobResult:
+        submit = data.get("submit")
+        return cls(**{**data, "submit": Answer.from_dict(submit) if submit else None})
+
+
+def answer_of(response: httpx.Response, elapsed: float) -> Answer:
+    return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                  response.text, round(elapsed, 4))
 
 
 def body_of(response: httpx.Response) -> Any:
@@ -97,6 +111,7 @@ class GatewayClient:
         # Set when an async submit was accepted but gave nothing to follow: the gateway may
         # still be talking to the upstream in the background.
         self.unfollowed_work = False
+        self.last_answer: Answer | None = None
         self.timeouts = profile.timeouts
         self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT,
                                  **seam.client_options())
@@ -127,8 +142,10 @@ class GatewayClient:
         exchange = Exchange(
             method=method,
             url=str(request.url),
-            request_headers=redact_headers(request.headers.items()),
+            request_headers=redact_headers(request.headers.items(), self.secrets),
             request_body=clip(self._body_text(request)),
+            path=request.url.raw_path.decode("ascii", errors="replace"),
+            form=form_parts(kwargs.get("data"), kwargs.get("files")),
         )
         started = time.monotonic()
         bound = timeout if timeout is not None else self.timeouts.request
@@ -146,8 +163,9 @@ class GatewayClient:
             raise UpstreamUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
         exchange.elapsed = time.monotonic() - started
         exchange.status = response.status_code
-        exchange.response_headers = redact_headers(response.headers.items())
+        exchange.response_headers = redact_headers(response.headers.items(), self.secrets)
         exchange.response_body = clip(scrub(self._response_text(response), self.secrets))
+        self.last_answer = answer_of(response, exchange.elapsed)
         self.record(exchange)
         if self.tape is not None:
             self.tape.add(request, response)
@@ -214,9 +232,9 @@ class GatewayClient:
         return self._submit(path, model, key, json=body)
 
     def edit_image(self, model: str, prompt: str, image: bytes, *, key: str | None = None,
-                   **params: Any) -> JobResult:
+                   filename: str = "input.png", **params: Any) -> JobResult:
         fields = {"model": model, "prompt": prompt, **{k: str(v) for k, v in params.items()}}
-        files = {"image": ("input.png", image, "image/png")}
+        files = {"image": (filename, image, "image/png")}
         return self._submit("/v1/images/edits", model, key, data=fields, files=files)
 
     def chat(self, model: str, text: str, *, key: str | None = None,
@@ -233,7 +251,7 @@ class GatewayClient:
         submit_elapsed = time.monotonic() - started
         body = body_of(response)
         body = body if isinstance(body, dict) else {}
-        result = JobResult(submit=response, submit_elapsed=submit_elapsed, body=body,
+        result = JobResult(submit=self.last_answer, submit_elapsed=submit_elapsed, body=body,
                            result_field=self.dialect.result_field)
         job_id = dig(body, self.dialect.id_field) if self.dialect.is_async else None
         if response.status_code >= 400:
@@ -289,7 +307,8 @@ class GatewayClient:
         None when the URL cannot be fetched: a URL the gateway handed out that does not work
         is the gateway's defect, for the check to report, not a harness error."""
         started = time.monotonic()
-        exchange = Exchange("GET", url, {}, "")
+        exchange = Exchange("GET", url, {}, "",
+                            path=url[len(self.base_url):] if url.startswith(self.base_url + "/") else "")
         try:
             response = self.send_within(self.http.build_request("GET", url), self.timeouts.request)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
@@ -301,3 +320,14 @@ class GatewayClient:
         exchange.response_body = self._response_text(response)
         self.record(exchange)
         return response.content
+
+
+def form_parts(data: Any, files: Any) -> list[list[str]]:
+    """A multipart request's parts as curl would send them: text fields, then files by name
+    (the bytes are the provider file of that name in cassettes/files/)."""
+    if not isinstance(files, dict):
+        return []
+    parts = [[str(k), str(v)] for k, v in (data or {}).items()]
+    for name, (filename, _content, content_type) in files.items():
+        parts.append([str(name), f"@cassettes/files/{filename};type={content_type}"])
+    return parts

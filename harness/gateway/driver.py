@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import jinja2
 
+from harness.config._profile import GatewayProfile
 from harness.errors import ConfigError
-from harness.profile import GatewayProfile
 
 HEALTH_POLL_SECONDS = 0.02  # a gateway that is up within 20 ms should not cost 100
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness import schemas
+from harness.config import _schemas as schemas
 from harness.errors import ConfigError
 from harness.report.runjson import FORMAT as RUN_FORMAT
 from harness.report.runjson import read_json

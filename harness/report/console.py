@@ -18,8 +18,8 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from harness.outcome import OUTCOMES, Outcome
-from harness.registry import CATEGORIES
+from harness.checks._registry import CATEGORIES
+from harness.records._outcome import OUTCOMES, Outcome
 
 STYLES = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim", "error": "magenta"}
 SHOWN_FAILURES = 30

@@ -16,8 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from harness.outcome import OUTCOMES
-from harness.registry import CATEGORIES
+from harness.checks._registry import CATEGORIES
+from harness.records._outcome import OUTCOMES
 
 HTML_BODY_LIMIT = 4_000  # at most this many characters of one body on the page
 PAGE_BUDGET = 120_000  # characters of bodies per page, shared out over every body shown

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.registry import CATEGORIES
+from harness.checks._registry import CATEGORIES
 from harness.report.html import environment
 
 

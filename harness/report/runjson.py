@@ -10,12 +10,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from harness import schemas
-from harness.cassette import cassette_files
 from harness.catalogue import catalogue_date
+from harness.config import _schemas as schemas
+from harness.config._cassette import cassette_files
+from harness.config._redact import scrub_data
 from harness.errors import ConfigError
-from harness.outcome import OUTCOMES, Outcome
-from harness.redact import scrub_data
+from harness.records._outcome import OUTCOMES, Outcome
 
 FORMAT = "gwconf-run/1"
 
@@ -45,7 +45,7 @@ def cassettes_summary(root: Path) -> dict[str, Any]:
             "catalogue_date": catalogue_date(root)}
 
 
-def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
+def summarize(outcomes: list[Outcome], client_requests: int = 0) -> dict[str, Any]:
     by_outcome = Counter({o: 0 for o in OUTCOMES})
     by_outcome.update(o.outcome for o in outcomes)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
@@ -66,12 +66,13 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
         "must_by_category": {k: {**v, "rate": round(v["passed"] / v["total"], 4) if v["total"]
                                  else 1.0} for k, v in must_by_category.items()},
         "verdict": "pass" if must_passed == must_total else "fail",
+        "client_requests": client_requests,
     }
 
 
 def build_run(outcomes: list[Outcome], *, run_id: str, started_at: str, finished_at: str,
               gateway: dict[str, Any], cassettes: dict[str, Any], secrets: tuple[str, ...] = (),
-              options: dict[str, Any] | None = None) -> dict[str, Any]:
+              options: dict[str, Any] | None = None, client_requests: int = 0) -> dict[str, Any]:
     document = {
         "format": FORMAT,
         "harness": {"name": "gwconf", "version": harness_version()},
@@ -81,7 +82,7 @@ def build_run(outcomes: list[Outcome], *, run_id: str, started_at: str, finished
         "gateway": gateway,
         "cassettes": cassettes,
         "options": options or {},
-        "summary": summarize(outcomes),
+        "summary": summarize(outcomes, client_requests),
         "checks": [o.to_dict() for o in outcomes],
     }
     clean = scrub_data(document, secrets)

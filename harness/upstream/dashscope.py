@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness.cassette import Cassette
+from harness.config._cassette import Cassette
 from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply
 from harness.upstream.validation import missing_fields
 

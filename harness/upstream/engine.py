@@ -23,14 +23,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from harness.capture import CapturedRequest, CaptureLog
-from harness.cassette import FILES_HOST, Cassette, Interaction
-from harness.markers import Marker, find_marker
-from harness.redact import bearer_token, redact_headers, scrub_data
+from harness.config._cassette import FILES_HOST, Cassette, Interaction
+from harness.config._redact import bearer_token, redact_headers, scrub_data
+from harness.records._capture import CapturedRequest, CaptureLog
+from harness.upstream._markers import Marker, find_marker
 from harness.upstream.tagging import JOB_QUERY, tag_file_urls, tag_png
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
+from harness.config._redact import scrub
+from harness.records._outcome import clip
 
 log = logging.getLogger("gwconf.upstream")
 
@@ -232,9 +234,12 @@ class MockUpstream:
             task=task_id,
             notes=list(req.notes),
             flag=req.flag,
+            answer_headers=redact_headers({"content-type": reply.media_type, **reply.headers}, self.secrets),
+            answer_body=clip(scrub(reply.body.decode("utf-8", errors="replace"), self.secrets)),
+            fault=(cassette.fault if cassette else {}).get("kind"),
         )
         self.captures.append(record)
-        fault = (cassette.fault if cassette else {}).get("kind")
+        fault = record.fault
         if fault == "hang":
             try:
                 await asyncio.sleep(min(float(cassette.fault.get("seconds", 60)), MAX_HANG_SECONDS))

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from harness.cassette import Interaction
+from harness.config._cassette import Interaction
 from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply, Task
 from harness.upstream.validation import missing_fields
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import uvicorn
 
-from harness.capture import CaptureLog
-from harness.cassette import Cassette
+from harness.config._cassette import Cassette
 from harness.errors import ConfigError
+from harness.records._capture import CaptureLog
 from harness.upstream.dashscope import DashScope
 from harness.upstream.engine import MockUpstream, Provider
 from harness.upstream.openai import OpenAI

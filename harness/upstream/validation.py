@@ -18,8 +18,8 @@ from typing import Any
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 
-from harness import schemas
 from harness.catalogue import Answer, Catalogue
+from harness.config import _schemas as schemas
 from harness.upstream.engine import ParsedRequest, Provider, Reply
 
 

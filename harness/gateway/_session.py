@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.capture import CaptureLog
-from harness.cassette import Cassette, load_cassettes
-from harness.context import RunEnv
-from harness.egress import EgressSink, RunningSink, proxy_env, start_sink
+from harness.config._cassette import Cassette, load_cassettes
+from harness.config._profile import GatewayProfile, load_profile
 from harness.errors import ConfigError
+from harness.gateway._env import RunEnv
 from harness.gateway.driver import (
     StartedGateway,
     render,
@@ -25,9 +24,10 @@ from harness.gateway.driver import (
     wait_healthy,
 )
 from harness.intercept import RunningIntercept, deployed_env, real_urls, start_intercept
-from harness.profile import GatewayProfile, load_profile
+from harness.records._capture import CaptureLog
 from harness.seam import TRANSPORT_KEY, Seam, hosted_origin, open_seam
 from harness.upstream import UpstreamSet, start_upstreams
+from harness.upstream._egress import EgressSink, RunningSink, proxy_env, start_sink
 from harness.upstream.server import (
     ThreadedServer,
     ask_to_stop,

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,12 @@ import requests.auth
 import yaml
 
 from harness import seam
-from harness.context import RunEnv
+from harness.config._profile import GatewayProfile
+from harness.config._redact import redact_headers, scrub
 from harness.errors import ConfigError
-from harness.outcome import Exchange, clip
+from harness.gateway._env import RunEnv
 from harness.paths import SCHEMAS_DIR
-from harness.profile import GatewayProfile
-from harness.redact import redact_headers, scrub
+from harness.records._outcome import Exchange, clip
 
 SPEC_PATH = SCHEMAS_DIR / "gateway-openapi.yaml"
 EXAMPLES_ENV = "GWCONF_FUZZ_EXAMPLES"
@@ -239,6 +239,13 @@ class FuzzCall:
         answer = self.error or f"HTTP {self.status}"
         return f"{self.operation} ({self.description}) -> {answer} in {self.elapsed:.2f}s"
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FuzzCall:
+        return cls(**{**data, "exchange": Exchange(**data["exchange"])})
+
 
 @dataclass
 class Campaign:
@@ -258,6 +265,15 @@ class Campaign:
 
     def slow(self) -> list[FuzzCall]:
         return [c for c in self.calls if c.timed_out or c.elapsed > self.bound]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bound": self.bound, "examples": self.examples, "calls": [c.to_dict() for c in self.calls],
+                "notes": list(self.notes), "elapsed": self.elapsed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Campaign:
+        return cls(data["bound"], data["examples"], [FuzzCall.from_dict(c) for c in data["calls"]],
+                   list(data["notes"]), data["elapsed"])
 
     def answered(self) -> list[FuzzCall]:
         return [c for c in self.calls if c.status is not None]
@@ -330,7 +346,9 @@ class ClientAuth(requests.auth.AuthBase):
 def send(case: Any, session: requests.Session, base_url: str, auth: ClientAuth,
          shown: dict[str, str], bound: float, secrets: tuple[str, ...]) -> FuzzCall:
     base_url = base_url.rstrip("/")
-    curl = scrub(case.as_curl_command(headers=shown, base_url=base_url), secrets)
+    # The reproduction names no port: the gateway's address is a shell variable.
+    curl = scrub(case.as_curl_command(headers=shown, base_url=base_url), secrets).replace(
+        base_url, "${GWCONF_GATEWAY_URL}")
     label = case.operation.label
     description = describe_case(case)
     started = time.monotonic()
@@ -362,8 +380,9 @@ def _exchange(request: Any, case: Any, base_url: str, secrets: tuple[str, ...]) 
         text = f"<multipart body, {len(body)} bytes>"
     else:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
-    return Exchange(request.method or case.method.upper(), request.url or "", redact_headers(request.headers.items()),
-                    clip(scrub(text, secrets), 4000))
+    url = request.url or ""
+    return Exchange(request.method or case.method.upper(), url, redact_headers(request.headers.items(), secrets),
+                    clip(scrub(text, secrets), 4000), path=url[len(base_url):] if url.startswith(base_url) else "")
 
 
 def _json(text: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -17,17 +18,18 @@ import pytest
 
 from harness.budget import ENV_VAR as LIVE_ENV_VAR
 from harness.budget import Caps, Ledger, LiveRun, prices, require_prices
-from harness.context import ENV_VAR
+from harness.checks._registry import Check, catalogue, load_suites
+from harness.config._profile import load_profile
+from harness.config._redact import scrub
 from harness.errors import ConfigError
+from harness.gateway._env import ENV_VAR, RunEnv
+from harness.gateway._session import Session, open_session
 from harness.intercept import Crossing
-from harness.outcome import Outcome
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
-from harness.profile import load_profile
-from harness.redact import scrub
-from harness.registry import Check, catalogue, load_suites
+from harness.records._outcome import Outcome
 from harness.report.runjson import build_run, cassettes_summary, now_iso, write_run
-from harness.session import Session, open_session
+from harness.runner._executor import clear_recordings, client_requests, load_recordings, save_facts
 from harness.upstream.server import consecutive_ports
 
 
@@ -66,13 +68,13 @@ def pytest_args(options: RunOptions, ini: Path) -> list[str]:
     if options.keyword:
         args += ["-k", options.keyword]
     if options.workers > 1:
-        args += ["-p", "xdist.plugin", "-n", str(options.workers)]
+        args += ["-p", "xdist.plugin", "-n", str(options.workers), "--dist", "loadgroup"]
     else:
         args += ["-p", "no:xdist"]
     return args + options.extra_pytest_args
 
 
-def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
+def execute_suites(env: RunEnv, options: RunOptions) -> list[Outcome]:
     collector = OutcomeCollector(options.progress)
     with tempfile.TemporaryDirectory(prefix="gwconf-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
@@ -80,7 +82,7 @@ def execute_suites(session: Session, options: RunOptions) -> list[Outcome]:
         sink = io.StringIO()
         # Only the plugins named in pytest_args: autoloading every installed one (schemathesis',
         # hypothesis', anyio's, ...) cost about a second of imports per process, workers included.
-        with environ(ENV_VAR, session.env.to_json()), environ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"), \
+        with environ(ENV_VAR, env.to_json()), environ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1"), \
                 contextlib.redirect_stdout(sink):
             code = pytest.main(pytest_args(options, ini), plugins=[collector])
     if code == pytest.ExitCode.USAGE_ERROR:
@@ -186,9 +188,13 @@ def run(options: RunOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
+        # Workers keep each scenario's scrubbed recording in the run directory: `gwconf judge` reads them.
+        env = dataclasses.replace(session.env, out_dir=str(options.out.resolve()), profile_arg=str(options.profile))
+        clear_recordings(options.out)
+        save_facts(options.out, env.facts(session.profile))
         try:
             with live_budget(session, options, Path(tmp)):
-                outcomes = execute_suites(session, options)
+                outcomes = execute_suites(env, options)
             if session.intercept is not None:  # as deployed: which real host each request went to
                 write_crossings(session.intercept.crossings, options.out / "crossings.json")
         finally:
@@ -215,6 +221,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         cassettes=cassettes_summary(options.cassettes),
         secrets=secrets_,
         options={"keyword": options.keyword, "workers": options.workers},
+        client_requests=client_requests(load_recordings(options.out)[1].values()),
     )
     write_run(document, options.out / "run.json")
     return document

@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import schemas
-from harness.cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
 from harness.catalogue import Catalogue, catalogue_files, load_catalogue
+from harness.config import _schemas as schemas
+from harness.config._cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
+from harness.config._redact import KEY_PATTERNS, SECRET_HEADERS
 from harness.errors import ConfigError
-from harness.redact import KEY_PATTERNS, SECRET_HEADERS
 
 
 def problems_in(path: Path, catalogues: dict[str, Catalogue] | None = None) -> Iterator[str]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
-from harness.capture import CapturedRequest
+from harness.config import _schemas as schemas
+from harness.config._profile import ModelRoute
 from harness.gateway.client import JobResult
+from harness.records._capture import CapturedRequest
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
+from harness.upstream.server import DASHSCOPE_REGIONS
+
+__all__ = ["DASHSCOPE_REGIONS"]  # re-exported through harness.api
+# How a secret looks once a recording is scrubbed (harness.config._redact): a fingerprint, never the key.
+SCRUBBED_SECRET = "[REDACTED sha256:"
 
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
@@ -38,6 +46,39 @@ SPEC_REPLICATE = "https://replicate.com/docs/reference/http"
 SPEC_JOBS = "https://therouter-docs.pages.dev/docs/guides/features/async-media/"
 SPEC_RFC9110_RETRY_AFTER = "https://www.rfc-editor.org/rfc/rfc9110#name-retry-after"
 SPEC_OWASP_API1 = "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"
+
+
+def is_dashscope_task_image(route: ModelRoute) -> bool:
+    """A DashScope image model only the async task API serves (the wan text-to-image ones)."""
+    return route.provider == "dashscope" and route.upstream_model in DASHSCOPE_TASK_MODELS
+
+
+def is_dashscope_sync_image(route: ModelRoute) -> bool:
+    """A DashScope image model the sync multimodal route serves (where `parameters` live)."""
+    return route.provider == "dashscope" and route.upstream_model not in DASHSCOPE_TASK_MODELS
+
+
+def image_paths_of(provider: str, upstream_model: str) -> set[str]:
+    """Where a provider takes an image generation for this model."""
+    if provider == "dashscope":
+        return set(DASHSCOPE_IMAGE_PATHS)
+    if provider == "openai":
+        return {"/v1/images/generations"}
+    return {f"/v1/models/{upstream_model.split(':')[0]}/predictions", "/v1/predictions"}
+
+
+def alias_step(route: ModelRoute) -> str:
+    """The every-alias scenario's step for a route (one alias may serve several capabilities)."""
+    return f"{route.capability} {route.alias}"
+
+
+def schema_errors(name: str, document: Any) -> list[str]:
+    """Problems of `document` against one of gwconf's JSON Schemas (none when it conforms)."""
+    return schemas.errors(name, document)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def submits(records: list[CapturedRequest]) -> list[CapturedRequest]:
@@ -101,7 +142,9 @@ def expect_only_on(t: Any, sent: list[CapturedRequest], good: Any, requirement: 
 
 
 def json_object(response: Any) -> dict[str, Any]:
-    """The answer's JSON object, or {} when the gateway sent anything else."""
+    """The answer's JSON object, or {} when the gateway sent anything else (or nothing)."""
+    if response is None:
+        return {}
     try:
         body = response.json()
     except ValueError:

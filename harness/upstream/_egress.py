@@ -25,7 +25,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from harness.errors import UpstreamUnavailable
-from harness.loopback import loopback_client
+from harness.upstream._loopback import loopback_client
 from harness.upstream.server import ThreadedServer, bind_loopback
 
 LOG_PATH = "/__gwconf/egress"

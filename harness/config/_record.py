@@ -22,9 +22,9 @@ import vcr
 import yaml
 from vcr.serializers import yamlserializer
 
-from harness.cassette import FILES_HOST, load_cassette
+from harness.config._cassette import FILES_HOST, load_cassette
+from harness.config._redact import SECRET_HEADERS, scrub
 from harness.errors import ConfigError
-from harness.redact import SECRET_HEADERS, scrub
 
 PUBLIC_BASES = {
     "dashscope": "https://dashscope.aliyuncs.com",

@@ -1,7 +1,8 @@
 """The marker a check puts in its prompt, so upstreams can pick a scenario and tag captures.
 
-Gateways forward prompts untouched, which makes the prompt the one channel from a check,
-through any gateway, to the mock upstream:  ``gwconf:ASYNC-003:8f2c91ab scenario=task-failed``.
+Gateways forward prompts untouched, which makes the prompt the one channel from a scenario
+step, through any gateway, to the mock upstream:  ``gwconf:task-fails:8f2c91ab scenario=image-async-failed``
+(``scenario=`` names the cassette the mock plays; the token identifies the step).
 A scenario may name one provider (``scenario=error-429@openai``): the others answer as usual,
 which is how a fallback chain is driven.
 """
@@ -13,14 +14,14 @@ import secrets
 from dataclasses import dataclass
 
 MARKER_RE = re.compile(
-    r"gwconf:(?P<check>[A-Z]+-\d{3}):(?P<token>[0-9a-f]{8,32})"
+    r"gwconf:(?P<check>[A-Z]+-\d{3}|[a-z][a-z0-9\-]*):(?P<token>[0-9a-f]{8,32})"
     r"(?: scenario=(?P<scenario>[a-z0-9][a-z0-9.\-]*)(?:@(?P<provider>[a-z][a-z0-9\-]*))?)?"
 )
 
 
 @dataclass(frozen=True)
 class Marker:
-    check_id: str
+    check_id: str  # the check or the scenario that sent it
     token: str
     scenario: str | None = None
     provider: str | None = None  # the scenario applies at this provider only (fallback chains)

@@ -25,6 +25,10 @@ class CapturedRequest:
     task: str | None = None  # the task/prediction id this request created or polled
     notes: list[str] = field(default_factory=list)  # the mock's validation notes on this request
     flag: str | None = None  # "no-cassette": the mock had no faithful answer and said so loudly
+    # What the upstream answered (scrubbed like the request): the other half of the evidence.
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    answer_body: str = ""
+    fault: str | None = None  # hang or drop: the answer above was never (fully) sent
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -37,7 +41,8 @@ class CapturedRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CapturedRequest:
-        return cls(**data)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def summary(self) -> str:
         model = self.json_body().get("model")

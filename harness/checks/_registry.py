@@ -7,12 +7,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.errors import ConfigError
 
-if TYPE_CHECKING:
-    from harness.context import CheckContext
+# A check judges (its argument is a harness.checks._judge.Judgement); a scenario drives (a
+# harness.scenarios._driver.Driver). Typed loosely here so the registry depends on neither.
+CheckFunc = Callable[[Any], None]
+ScenarioFunc = Callable[[Any], None]
 
 MUST, SHOULD, MAY = "MUST", "SHOULD", "MAY"
 LEVELS = (MUST, SHOULD, MAY)
@@ -35,8 +37,9 @@ class Check:
     level: str
     needs: str  # a capability ("image.generate") or a profile feature ("async", "fallback", ...)
     spec: str
-    func: Callable[[CheckContext], None]
+    func: CheckFunc
     module: str
+    scenario: str = ""  # the name of the scenario whose recording it judges
 
     @property
     def category(self) -> str:
@@ -44,23 +47,50 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "level": self.level,
-                "category": self.category, "needs": self.needs, "spec": self.spec}
+                "category": self.category, "needs": self.needs, "spec": self.spec,
+                "scenario": self.scenario}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named traffic program: it runs once per run and records everything it caused."""
+
+    name: str
+    title: str
+    func: ScenarioFunc
+    module: str
 
 
 REGISTRY: dict[str, Check] = {}
+SCENARIOS: dict[str, Scenario] = {}
 
 
-def check(check_id: str, level: str, *, needs: str, spec: str
-          ) -> Callable[[Callable[[CheckContext], None]], Callable[[CheckContext], None]]:
-    """Register a check. The function's docstring is its title: the requirement in one line."""
+def scenario(name: str) -> Callable[[ScenarioFunc], ScenarioFunc]:
+    """Register a scenario. Its docstring says, in one line, what traffic it sends."""
+
+    def register(func: ScenarioFunc) -> ScenarioFunc:
+        title = (func.__doc__ or func.__name__).strip().splitlines()[0]
+        existing = SCENARIOS.get(name)
+        if existing and existing.func.__name__ != func.__name__:
+            raise ValueError(f"scenario {name} registered twice: {existing.func.__name__}, {func.__name__}")
+        SCENARIOS[name] = Scenario(name, title, func, func.__module__)
+        return func
+
+    return register
+
+
+def check(check_id: str, level: str, *, needs: str, spec: str, scenario: str
+          ) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check that judges `scenario`'s recording. The function's docstring is its
+    title: the requirement in one line."""
     if level not in LEVELS:
         raise ValueError(f"{check_id}: level must be one of {LEVELS}")
     if check_id.split("-")[0] not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category")
 
-    def register(func: Callable[[CheckContext], None]) -> Callable[[CheckContext], None]:
+    def register(func: CheckFunc) -> CheckFunc:
         title = (func.__doc__ or func.__name__).strip().splitlines()[0]
-        entry = Check(check_id, title, level, needs, spec, func, func.__module__)
+        entry = Check(check_id, title, level, needs, spec, func, func.__module__, scenario)
         existing = REGISTRY.get(check_id)
         if existing and existing.func.__name__ != func.__name__:
             raise ValueError(f"{check_id} registered twice: {existing.func.__name__}, {func.__name__}")
@@ -88,6 +118,9 @@ def load_suites(suites_dir: Path) -> dict[str, Check]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
+    unknown = sorted(f"{c.id} -> {c.scenario!r}" for c in REGISTRY.values() if c.scenario not in SCENARIOS)
+    if unknown:
+        raise ConfigError(f"{suites_dir}: checks judge scenarios nobody registered: {', '.join(unknown)}")
     return catalogue()
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import schemas
+from harness.config import _schemas as schemas
 from harness.errors import ConfigError
 
 CAPABILITIES = ("image.generate", "image.edit", "chat", "video.generate")

@@ -1,0 +1,1 @@
+"""The check API's implementation: registry, judgements, outcomes, shared predicates."""

@@ -1,0 +1,207 @@
+"""Judging a recording: what a check sees, and how its verdict becomes an Outcome.
+
+A check is a pure function of (recording, profile, run facts) and the catalogue's files: it
+sends nothing, waits for nothing and opens nothing, so it gives the same verdict during the run
+and when `gwconf judge` re-reads the recording from disk.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from harness.checks._registry import MUST, Check
+from harness.config._profile import CAPABILITIES, GatewayProfile, ModelRoute
+from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
+from harness.gateway.client import JobResult
+from harness.paths import CASSETTES_DIR
+from harness.records._capture import CapturedRequest
+from harness.records._outcome import Evidence, Outcome
+from harness.records._recording import Answer, Recording, RunFacts, Step
+from harness.upstream._egress import EgressAttempt
+
+BOUND_REQUIREMENT = "The gateway must answer within the profile's bound."
+
+
+class Judgement:
+    """Handed to every check function as `t`."""
+
+    def __init__(self, check: Check, recording: Recording, profile: GatewayProfile, facts: RunFacts) -> None:
+        self.check = check
+        self.recording = recording
+        self.profile = profile
+        self.facts = facts
+        self.read: set[str] | None = set()  # the steps the check looked at (None: all of them)
+        self.evidence = Evidence(exchanges=recording.exchanges, upstream=recording.upstream,
+                                 notes=list(recording.notes),
+                                 rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}",
+                                 variables=facts.repro_variables())
+
+    # -- the profile ----------------------------------------------------------------------------
+
+    def route(self, provider: str, capability: str, **match: str) -> ModelRoute:
+        """The profile's alias for this provider and capability, or skip the check."""
+        route = self.profile.route_for(provider, capability, **match)
+        if route is None:
+            wanted = ", ".join(f"{k}={v}" for k, v in match.items())
+            raise CheckSkipped(f"profile claims no {provider} {capability} model"
+                               + (f" with {wanted}" if wanted else ""))
+        return route
+
+    def route_where(self, capability: str, predicate: Callable[[ModelRoute], bool], why: str) -> ModelRoute:
+        for route in self.profile.routes_for(capability):
+            if predicate(route):
+                return route
+        raise CheckSkipped(f"profile claims no {capability} model that is {why}")
+
+    def provider_file(self, name: str) -> bytes:
+        """A file of the catalogue (cassettes/files): the bytes a provider hands out."""
+        recorded = Path(self.facts.files_dir) / name
+        return (recorded if recorded.is_file() else CASSETTES_DIR / "files" / name).read_bytes()
+
+    # -- the recording --------------------------------------------------------------------------
+
+    def step(self, name: str, bounded: bool | str = False) -> Step:
+        """The named step. A step the harness could not drive makes the check an error; one the
+        client gave up waiting on is the gateway's failure when the check is `bounded`."""
+        step = self.recording.step(name)
+        if step is None:
+            raise UpstreamUnavailable(f"scenario {self.recording.scenario} recorded no step {name!r}")
+        self._looked_at(name)
+        if step.timeout:
+            if bounded:
+                self.fail(bounded if isinstance(bounded, str) else BOUND_REQUIREMENT,
+                          f"an answer within {self.profile.timeouts.request:g}s", step.timeout)
+            raise UpstreamUnavailable(step.timeout)
+        if step.error:
+            raise UpstreamUnavailable(step.error)
+        if step.skipped:
+            raise CheckSkipped(step.skipped)
+        return step
+
+    def job(self, name: str, bounded: bool | str = False) -> JobResult:
+        """What a generate or edit step came to, followed through the dialect."""
+        value = self.step(name, bounded).value.get("job")
+        if not isinstance(value, dict):
+            raise UpstreamUnavailable(f"step {name!r} recorded no job")
+        return JobResult.from_dict(value)
+
+    def answer(self, name: str, bounded: bool | str = False) -> Answer:
+        """The gateway's answer to a plain request step."""
+        value = self.step(name, bounded).value.get("answer")
+        if not isinstance(value, dict):
+            raise UpstreamUnavailable(f"step {name!r} recorded no answer")
+        return Answer.from_dict(value)
+
+    def token(self, name: str) -> str:
+        return self.step(name).token
+
+    def upstream(self, step: str | None = None, provider: str | None = None) -> list[CapturedRequest]:
+        """What reached the mocks because of one step (or of the whole scenario)."""
+        self._looked_at(step)
+        if step is None:
+            records = self.recording.upstream
+        else:
+            found = self.recording.step(step)
+            records = found.upstream if found is not None else []
+        return [r for r in records if provider is None or r.provider == provider]
+
+    def _looked_at(self, step: str | None) -> None:
+        if step is None:
+            self.read = None
+        elif self.read is not None:
+            self.read.add(step)
+
+    def passing_evidence(self) -> Evidence:
+        """A pass keeps what it judged; a failure keeps the whole scenario."""
+        if self.read is None:
+            return self.evidence
+        steps = [s for s in self.recording.steps if s.name in self.read]
+        self.evidence.exchanges = [x for s in steps for x in s.exchanges]
+        self.evidence.upstream = sorted((r for s in steps for r in s.upstream), key=lambda r: r.seq)
+        return self.evidence
+
+    def egress(self) -> list[EgressAttempt]:
+        """Attempts to reach a host other than the mocks while the scenario ran. Attribution is by
+        time window: under xdist, a concurrent scenario's attempt can show up here too."""
+        return list(self.recording.egress)
+
+    def expect_played(self, step: str, play: str, answer: str = "") -> None:
+        """The upstream really played `play` for `step`: otherwise what the client saw says
+        nothing about how the gateway handles it, and the check must not pass on it."""
+        records = self.upstream(step)
+        if any(r.scenario == play for r in records):
+            return
+        self.fail(f"The request must reach the provider's endpoint that plays {play!r}; "
+                  "the gateway's answer cannot show how it handles that case.",
+                  f"a request the upstream answered with {play!r}",
+                  ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in records)
+                  or "no upstream request" + (f"; the gateway answered {answer}" if answer else ""))
+
+    # -- verdicts -------------------------------------------------------------------------------
+
+    def expect(self, condition: object, requirement: str, expected: str = "", actual: str = "") -> None:
+        if not condition:
+            self.fail(requirement, expected, actual)
+
+    def fail(self, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
+        self.evidence.expected = expected
+        self.evidence.actual = actual
+        raise CheckFailed(requirement, expected, actual)
+
+    def note(self, text: str) -> None:
+        self.evidence.notes.append(text)
+
+
+def unmet_need(check: Check, profile: GatewayProfile, facts: RunFacts) -> str | None:
+    """Why the profile does not claim what the check needs, or None when it does."""
+    need = check.needs
+    if need in CAPABILITIES:
+        return None if profile.claims(need) else f"profile claims no {need} model"
+    if need == "async":
+        return None if profile.dialect.is_async else "profile's dialect is sync"
+    if need == "fallback":
+        return None if profile.fallbacks else "profile declares no fallback alias"
+    if need == "two-keys":
+        return None if facts.has_second_key else "profile names no second client key (api_key_b_env)"
+    if need == "any":
+        return None
+    raise ConfigError(f"{check.id}: unknown need {need!r}")
+
+
+def skipped(check: Check, reason: str) -> Outcome:
+    return Outcome(check.id, check.title, check.level, check.category, "skip", 0.0, message=reason,
+                   spec=check.spec)
+
+
+def judge_check(check: Check, recording: Recording, profile: GatewayProfile, facts: RunFacts) -> Outcome:
+    """The check's verdict on the recording, with the recording as its evidence."""
+    outcome = Outcome(check.id, check.title, check.level, check.category, "pass", recording.duration,
+                      spec=check.spec)
+    t = Judgement(check, recording, profile, facts)
+    for attempt in recording.egress:
+        seen = f" ({attempt.method} {attempt.path})" if attempt.path else f" ({attempt.method})"
+        t.note(f"the gateway tried to reach {attempt.target}{seen}, not a configured upstream")
+    try:
+        if recording.error:
+            raise UpstreamUnavailable(recording.error.removeprefix("harness could not decide: "))
+        if recording.skipped:
+            raise CheckSkipped(recording.skipped)
+        check.func(t)
+    except CheckFailed as exc:
+        outcome.outcome = "fail" if check.level == MUST else "warn"
+        outcome.message = exc.render()
+    except CheckSkipped as exc:
+        outcome.outcome, outcome.message = "skip", str(exc)
+    except UpstreamUnavailable as exc:
+        outcome.outcome, outcome.message = "error", f"harness could not decide: {exc}"
+    except Exception as exc:  # a harness bug must not stop the run; it shows as an error
+        outcome.outcome = "error"
+        outcome.message = f"harness error: {type(exc).__name__}: {exc}"
+        t.note(traceback.format_exc(limit=6))
+    if outcome.outcome == "skip":
+        return skipped(check, outcome.message)
+    outcome.evidence = t.passing_evidence() if outcome.outcome == "pass" else t.evidence
+    return outcome

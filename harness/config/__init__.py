@@ -1,0 +1,1 @@
+"""Profile and config: gateway profiles, cassettes, JSON Schemas, secret scrubbing."""

@@ -1,0 +1,1 @@
+"""Records: the plain data every layer shares (captures, exchanges, recordings, outcomes)."""

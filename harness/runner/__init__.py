@@ -1,0 +1,1 @@
+"""Running: scenarios once, judgements per check, through pytest, in process or offline."""

@@ -1,0 +1,1 @@
+"""Scenarios: the traffic programs a run drives, and what they record."""

@@ -1,0 +1,226 @@
+"""Driving a scenario: the traffic program sends, follows and records; it never judges.
+
+A scenario function gets a Driver `s`. Each action (`s.generate`, `s.post_image`, `s.chat`,
+`s.edit`, `s.request`, `s.poll`, `s.fetch`) is one named step with its own marker token, so
+what reached the mocks is attributed to the step that caused it. A client-side timeout or an
+unreachable gateway ends that step only: the step records it, the next step runs, and the
+checks that read the step decide what it means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.checks._registry import Scenario
+from harness.config._profile import GatewayProfile, ModelRoute
+from harness.config._redact import fingerprint, scrub_data
+from harness.errors import CheckSkipped, UpstreamUnavailable
+from harness.gateway._env import CaptureSource, RunEnv
+from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
+from harness.records._capture import CapturedRequest
+from harness.records._recording import Answer, Recording, Step
+from harness.upstream._egress import fetch_attempts
+from harness.upstream._markers import Marker, new_token
+
+SETTLE_BOUND_SECONDS = 3.0
+DEFAULT_PROMPT = "a watercolor fox in the snow"
+
+
+class Driver:
+    """Handed to every scenario function as `s`."""
+
+    def __init__(self, scenario: Scenario, env: RunEnv, profile: GatewayProfile,
+                 captures: CaptureSource) -> None:
+        self.env = env
+        self.profile = profile
+        self.captures = captures
+        self.recording = Recording(scenario.name)
+        self.current: Step | None = None
+        self.client = GatewayClient(profile, env.gateway_url, env.api_key, self._exchange, env.headers,
+                                    env.secrets, env.route_headers)
+
+    # -- the profile ----------------------------------------------------------------------------
+
+    def route_where(self, capability: str, predicate: Callable[[ModelRoute], bool]) -> ModelRoute | None:
+        """The profile's first route of `capability` that fits, or None: the scenario then sends
+        nothing for it, and the checks that need it skip (Judgement.route_where)."""
+        return next((r for r in self.profile.routes_for(capability) if predicate(r)), None)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        """One named action; its exchanges and upstream requests are recorded under its name."""
+        if self.recording.step(name) is not None:
+            raise ValueError(f"scenario {self.recording.scenario}: step {name!r} recorded twice")
+        step = Step(name, new_token())
+        self.recording.steps.append(step)
+        self.current = step
+        self.client.unfollowed_work = False
+        try:
+            yield step
+        except GatewayTimeout as exc:
+            step.timeout = str(exc)
+        except UpstreamUnavailable as exc:
+            step.error = str(exc)
+        except CheckSkipped as exc:  # the live budget refused the request: nothing was sent
+            step.skipped = str(exc)
+        finally:
+            self.current = None
+            try:
+                step.upstream = self.settled(step.token) if self.client.unfollowed_work else \
+                    self.captures.for_token(step.token)
+            except UpstreamUnavailable as exc:
+                step.error = step.error or f"captures unavailable: {exc}"
+
+    def _exchange(self, exchange: Any) -> None:
+        if self.current is not None:
+            self.current.exchanges.append(exchange)
+
+    def marker(self, play: str | None = None, at: str | None = None) -> str:
+        """This step's marker; `play` names the cassette the mocks answer with, `at` limits it
+        to one provider (how a fallback chain is driven)."""
+        assert self.current is not None, "a marker belongs to a step"
+        return str(Marker(self.recording.scenario, self.current.token, play, at))
+
+    def prompt(self, text: str = DEFAULT_PROMPT, play: str | None = None, at: str | None = None) -> str:
+        return f"{text} [{self.marker(play, at)}]"
+
+    def settled(self, token: str) -> list[CapturedRequest]:
+        """Captures once they stop growing: the gateway accepted work the client cannot follow."""
+        deadline = time.monotonic() + SETTLE_BOUND_SECONDS
+        records = self.captures.for_token(token)
+        quiet_reads = 0
+        while quiet_reads < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            again = self.captures.for_token(token)
+            quiet_reads = quiet_reads + 1 if len(again) == len(records) else 0
+            records = again
+        return records
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def generate(self, name: str, alias: str, *, text: str = DEFAULT_PROMPT, play: str | None = None,
+                 at: str | None = None, key: str | None = None, **params: Any) -> JobResult | None:
+        """An image request followed through the profile's dialect to its end."""
+        with self.step(name) as step:
+            result = self.client.generate_image(alias, self.prompt(text, play, at), key=key, **params)
+            step.value["job"] = result.to_dict()
+            return result
+        return None
+
+    def post_image(self, name: str, alias: str, *, play: str | None = None, at: str | None = None,
+                   **params: Any) -> Answer | None:
+        """One plain image request, not followed: where error surfacing is judged."""
+        with self.step(name) as step:
+            self.client.post_image(alias, self.prompt(play=play, at=at), **params)
+            return self._keep_answer(step)
+        return None
+
+    def edit(self, name: str, alias: str, text: str, file: str, **params: Any) -> JobResult | None:
+        """An edit with one of the provider files as the image."""
+        with self.step(name) as step:
+            image = (Path(self.env.files_dir) / file).read_bytes()
+            result = self.client.edit_image(alias, self.prompt(text), image, filename=file, **params)
+            step.value["job"] = result.to_dict()
+            return result
+        return None
+
+    def chat(self, name: str, alias: str, text: str, *, marked: bool = True, **extra: Any) -> Answer | None:
+        """A chat request; `text` gets the step's marker appended (bracketed unless marked=False)."""
+        with self.step(name) as step:
+            content = self.prompt(text) if marked else f"{text} {self.marker()}"
+            self.client.chat(alias, content, **extra)
+            return self._keep_answer(step)
+        return None
+
+    def request(self, name: str, method: str, path: str, *, alias: str | None = None,
+                key: str | None = None, body: dict[str, Any] | None = None, play: str | None = None,
+                **kwargs: Any) -> Answer | None:
+        """A raw request; a `body` gets a marked `prompt`, `alias` its per-alias headers."""
+        with self.step(name) as step:
+            if body is not None:
+                body = {**body, "prompt": self.prompt(play=play)}
+            self.client.request(method, path, key=key, json=body,
+                                headers=self.client.model_headers(alias), **kwargs)
+            return self._keep_answer(step)
+        return None
+
+    def poll(self, name: str, job_id: str, *, key: str | None = None) -> Answer | None:
+        """Read a job once more; the value keeps the canonical status the dialect maps it to."""
+        with self.step(name) as step:
+            self.client.poll(job_id, key=key)
+            answer = self._keep_answer(step)
+            body = self._json(answer)
+            step.value["status"] = self.client.canonical(body) if isinstance(body, dict) else "unknown"
+            return answer
+        return None
+
+    def fetch(self, name: str, item: dict[str, Any]) -> None:
+        """Download an image URL the gateway handed out; keep its size and digest."""
+        with self.step(name) as step:
+            url = item.get("url")
+            data = self.client.fetch(url) if isinstance(url, str) and url else None
+            step.value["fetched"] = None if data is None else {
+                "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def keep_stray(self) -> None:
+        """Keep the upstream requests of the run so far that are not this scenario's but may
+        matter to its checks: every unmarked one (side calls), and every one of another scenario
+        that carries a client key's fingerprint (the key travelled where it must not)."""
+        own = {step.token for step in self.recording.steps}
+        marks = [fingerprint(k) for k in (self.env.api_key, self.env.api_key_b) if k]
+        self.recording.stray = [r for r in self.captures.all() if r.token not in own and (
+            r.token is None or any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks))]
+
+    def _keep_answer(self, step: Step) -> Answer | None:
+        answer = self.client.last_answer
+        step.value["answer"] = None if answer is None else answer.__dict__.copy()
+        return answer
+
+    @staticmethod
+    def _json(answer: Answer | None) -> Any:
+        try:
+            return answer.json() if answer is not None else None
+        except ValueError:
+            return None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def drive(scenario: Scenario, env: RunEnv, profile: GatewayProfile, captures: CaptureSource) -> Recording:
+    """Run one scenario and return its recording, scrubbed of every secret of the run.
+
+    What the checks judge is this scrubbed recording, exactly as it is stored: a re-judge from
+    disk sees the same data the run saw."""
+    driver = Driver(scenario, env, profile, captures)
+    started_wall, started = time.time(), time.monotonic()
+    try:
+        scenario.func(driver)
+    except UpstreamUnavailable as exc:
+        driver.recording.error = f"harness could not decide: {exc}"
+    except CheckSkipped as exc:
+        driver.recording.skipped = str(exc)
+    except Exception as exc:  # a harness bug must not stop the run; it shows as an error
+        driver.recording.error = f"harness error in scenario {scenario.name}: {type(exc).__name__}: {exc}"
+    finally:
+        driver.close()
+    if env.egress_url:
+        try:
+            driver.recording.egress = fetch_attempts(env.egress_url, started_wall)
+        except UpstreamUnavailable as exc:
+            driver.recording.notes.append(f"egress log unavailable: {exc}")
+    driver.recording.duration = round(time.monotonic() - started, 4)
+    return scrubbed(driver.recording, env.secrets)
+
+
+def scrubbed(recording: Recording, secrets: tuple[str, ...]) -> Recording:
+    data = scrub_data(recording.to_dict(), secrets)
+    assert isinstance(data, dict)
+    return Recording.from_dict(data)
