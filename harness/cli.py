@@ -71,7 +71,7 @@ def run(
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
 
-    from harness.budget import Caps
+    from harness.gateway._budget import Caps
     from harness.report.console import Progress, print_summary
     from harness.report.render import render_reports
     from harness.report.runjson import write_run
@@ -204,7 +204,7 @@ def load(
     """Submit N jobs with C in flight; report lost, duplicate-id and wrong-result jobs and latency."""
     from rich.console import Console
 
-    from harness.load import LoadOptions, print_load, run_load, write_locustfile
+    from harness.runner._load import LoadOptions, print_load, run_load, write_locustfile
 
     with config_errors():
         if locustfile is not None:

@@ -20,7 +20,7 @@ import pytest
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from harness.budget import BudgetExhausted, Caps, Charge, Ledger, charge_for
+from harness.gateway._budget import BudgetExhausted, Caps, Charge, Ledger, charge_for
 from harness.gateway._session import Session, open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT
 from harness.reference.app import build_app

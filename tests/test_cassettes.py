@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from harness.catalogue import Catalogue, load_catalogues
 from harness.config import _schemas as schemas
 from harness.config._cassette import FILES_HOST, Cassette, load_cassette, load_cassettes
 from harness.config._cassette_check import validate_tree
+from harness.config._catalogue import Catalogue, load_catalogues
 from harness.config._profile import load_profile
 from harness.errors import ConfigError
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, SCHEMAS_DIR

@@ -15,11 +15,11 @@ from harness.checks._registry import load_suites
 from harness.config import _schemas as schemas
 from harness.config._profile import load_profile
 from harness.gateway.driver import render, render_template
-from harness.intercept import real_urls
 from harness.paths import GATEWAYS_DIR, SUITES_DIR
 from harness.reference.errors import GatewayError
 from harness.reference.gateway import ImageRequest, ReferenceGateway, Route
 from harness.runner._inprocess import run_in_process
+from harness.upstream._intercept import real_urls
 from tests.mutants import Mutant
 from tests.test_mutation import FAST, PROFILE, TEMPLATE
 

@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from harness.errors import ConfigError
 from harness.gateway._session import open_session
-from harness.intercept import REAL_HOSTS, RunningIntercept, start_intercept
 from harness.paths import CASSETTES_DIR
 from harness.upstream._egress import RunningSink, fetch_attempts, start_sink
+from harness.upstream._intercept import REAL_HOSTS, RunningIntercept, start_intercept
 from harness.upstream.server import ThreadedServer, bind_loopback
 
 

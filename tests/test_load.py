@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.load import JobRecord, LoadOptions, judge_result, run_load, tally
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT
+from harness.runner._load import JobRecord, LoadOptions, judge_result, run_load, tally
 from harness.upstream.tagging import png_tag, tag_file_urls, tag_png
 
 PROFILE = GATEWAYS_DIR / "reference.toml"

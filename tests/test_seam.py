@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from harness.checks._registry import load_suites
+from harness.gateway._seam import Router, hosted_origin, open_seam
 from harness.paths import SUITES_DIR
 from harness.reference import build_app
 from harness.runner._inprocess import run_in_process
-from harness.seam import Router, hosted_origin, open_seam
 from harness.upstream.server import ThreadedServer, bind_loopback
 from tests.test_mutation import FAST, PROFILE, TEMPLATE
 

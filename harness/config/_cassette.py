@@ -11,7 +11,7 @@ import yaml
 
 from harness.errors import ConfigError
 
-CATALOGUE_FILE = "catalogue.yaml"  # a provider's model catalogue (harness/catalogue.py)
+CATALOGUE_FILE = "catalogue.yaml"  # a provider's model catalogue (harness/config/_catalogue.py)
 # Cassettes write result URLs against this host; the mock upstream swaps in its own base URL.
 FILES_HOST = "http://mock.gwconf.invalid"
 

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.catalogue import Catalogue, catalogue_files, load_catalogue
 from harness.config import _schemas as schemas
 from harness.config._cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
+from harness.config._catalogue import Catalogue, catalogue_files, load_catalogue
 from harness.config._redact import KEY_PATTERNS, SECRET_HEADERS
 from harness.errors import ConfigError
 

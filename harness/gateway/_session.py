@@ -16,6 +16,7 @@ from harness.config._cassette import Cassette, load_cassettes
 from harness.config._profile import GatewayProfile, load_profile
 from harness.errors import ConfigError
 from harness.gateway._env import RunEnv
+from harness.gateway._seam import TRANSPORT_KEY, Seam, hosted_origin, open_seam
 from harness.gateway.driver import (
     StartedGateway,
     render,
@@ -23,11 +24,10 @@ from harness.gateway.driver import (
     start_gateway,
     wait_healthy,
 )
-from harness.intercept import RunningIntercept, deployed_env, real_urls, start_intercept
 from harness.records._capture import CaptureLog
-from harness.seam import TRANSPORT_KEY, Seam, hosted_origin, open_seam
 from harness.upstream import UpstreamSet, start_upstreams
 from harness.upstream._egress import EgressSink, RunningSink, proxy_env, start_sink
+from harness.upstream._intercept import RunningIntercept, deployed_env, real_urls, start_intercept
 from harness.upstream.server import (
     ThreadedServer,
     ask_to_stop,
@@ -74,7 +74,7 @@ def open_session(profile_path: Path, cassettes_dir: Path, workdir: Path,
                  upstream_ports: dict[str, int] | None = None,
                  sockets: bool = True) -> Iterator[Session]:
     """Mocks, egress sink and gateway up for one run. `sockets=False` (with an `app_factory`)
-    hosts all of them in this process behind the seam (harness/seam.py): no server, no port."""
+    hosts all of them in this process behind the seam (harness/gateway/_seam.py): no server, no port."""
     environ = os.environ if environ is None else environ
     if not sockets and app_factory is None:
         raise ConfigError(f"{profile_path}: an in-process session needs the gateway as an ASGI app")

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from harness import seam
-from harness.budget import LiveRun
 from harness.config._profile import Dialect, GatewayProfile
 from harness.config._redact import redact_headers, scrub
 from harness.errors import UpstreamUnavailable
-from harness.livetape import LiveTape
+from harness.gateway import _seam as seam
+from harness.gateway._budget import LiveRun
+from harness.gateway._livetape import LiveTape
 from harness.records._outcome import Exchange, clip
 from harness.records._recording import Answer
 

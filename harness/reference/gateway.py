@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from harness.gateway._seam import TRANSPORT_KEY
 from harness.reference.errors import GatewayError, client_status
 from harness.reference.transport import QueuedTransport
-from harness.seam import TRANSPORT_KEY
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 # OpenAI image request fields the gateway understands; anything else is a vendor field.

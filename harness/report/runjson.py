@@ -10,9 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from harness.catalogue import catalogue_date
 from harness.config import _schemas as schemas
 from harness.config._cassette import cassette_files
+from harness.config._catalogue import catalogue_date
 from harness.config._redact import scrub_data
 from harness.errors import ConfigError
 from harness.records._outcome import OUTCOMES, Outcome

@@ -2,7 +2,7 @@
 
 This is how the project's tests run the catalogue against the reference gateway and its
 mutants: the gateway, the mocks and the egress sink are ASGI apps behind the seam
-(harness/seam.py). `gwconf run` goes through pytest and real servers instead. Both drive
+(harness/gateway/_seam.py). `gwconf run` goes through pytest and real servers instead. Both drive
 scenarios and judge through harness.runner._executor.Recorder.
 """
 

@@ -16,20 +16,20 @@ from typing import Any
 
 import pytest
 
-from harness.budget import ENV_VAR as LIVE_ENV_VAR
-from harness.budget import Caps, Ledger, LiveRun, prices, require_prices
 from harness.checks._registry import Check, catalogue, load_suites
 from harness.config._profile import load_profile
 from harness.config._redact import scrub
 from harness.errors import ConfigError
+from harness.gateway._budget import ENV_VAR as LIVE_ENV_VAR
+from harness.gateway._budget import Caps, Ledger, LiveRun, prices, require_prices
 from harness.gateway._env import ENV_VAR, RunEnv
 from harness.gateway._session import Session, open_session
-from harness.intercept import Crossing
 from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
 from harness.records._outcome import Outcome
 from harness.report.runjson import build_run, cassettes_summary, now_iso, write_run
 from harness.runner._executor import clear_recordings, client_requests, load_recordings, save_facts
+from harness.upstream._intercept import Crossing
 from harness.upstream.server import consecutive_ports
 
 

@@ -29,10 +29,10 @@ import requests
 import requests.auth
 import yaml
 
-from harness import seam
 from harness.config._profile import GatewayProfile
 from harness.config._redact import redact_headers, scrub
 from harness.errors import ConfigError
+from harness.gateway import _seam as seam
 from harness.gateway._env import RunEnv
 from harness.paths import SCHEMAS_DIR
 from harness.records._outcome import Exchange, clip

@@ -10,7 +10,7 @@ import threading
 
 import httpx
 
-from harness import seam
+from harness.gateway import _seam as seam
 
 _local = threading.local()
 

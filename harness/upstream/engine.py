@@ -161,7 +161,7 @@ class MockUpstream:
         self.by_scenario = {c.scenario: c for c in self.cassettes}
         self.catalogue = {m for c in self.cassettes for m in c.models}
         # Imported here: validation builds on this module's types.
-        from harness.catalogue import catalogue_for
+        from harness.config._catalogue import catalogue_for
         from harness.upstream.validation import RequestValidator
         self.validator = RequestValidator(provider, catalogue_for(provider.name,
                                                                   [c.path for c in self.cassettes]))

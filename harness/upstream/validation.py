@@ -18,8 +18,8 @@ from typing import Any
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 
-from harness.catalogue import Answer, Catalogue
 from harness.config import _schemas as schemas
+from harness.config._catalogue import Answer, Catalogue
 from harness.upstream.engine import ParsedRequest, Provider, Reply
 
 
