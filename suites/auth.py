@@ -39,10 +39,12 @@ WRONG_KEY = "Bearer sk-gwconf-not-a-client-key-7f3a9c2e"
 def send_without_a_valid_key(s: Driver) -> None:
     """One image request per way of lacking a valid key, then one with the client's key (so the
     forwarding scan sees the credential the gateway really sends upstream)."""
+    # OpenAI's image route where there is one: the request every OpenAI-compatible gateway serves.
     routes = s.profile.routes_for("image.generate")
-    if not routes:
+    route = s.profile.route_for("openai", "image.generate") or (routes[0] if routes else None)
+    if route is None:
         return
-    alias = routes[0].alias
+    alias = route.alias
     body = {"model": alias}
     path = "/v1/images/generations"
     s.request("no key", "POST", path, alias=alias, key="", body=body)

@@ -709,3 +709,14 @@ mutant("stale-price-table", {"COST-004"}, gateway=StalePriceTable)
 mutant("charges-per-request", {"COST-005"}, gateway=ChargesPerRequest)
 mutant("drops-openai-usage", {"COST-003"}, gateway=DropsOpenAIUsage)
 mutant("charges-failed-tasks", {"COST-006"}, app=ChargesFailedTasks)
+
+# Earlier mutants whose broken route also leaves the image-costs scenario unplayed or unmetered
+# (its checks require the cassette they read to have been played).
+COST_ON_DASHSCOPE = {"COST-002", "COST-004", "COST-005", "COST-007"}
+for _name, _more in {"alias-sent-as-upstream-model": {"COST-003", "COST-006", "COST-007"},
+                     "image-model-routed-to-chat": COST_ON_DASHSCOPE | {"COST-006"},
+                     "legacy-prompt-body-on-multimodal": COST_ON_DASHSCOPE,
+                     "missing-async-header": {"COST-006"},
+                     "raw-dashscope-shape": COST_ON_DASHSCOPE,
+                     "retired-openai-model": {"COST-003", "COST-007"}}.items():
+    MUTANTS[_name] = (MUTANTS[_name][0], MUTANTS[_name][1] | _more)
