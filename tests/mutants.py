@@ -678,6 +678,13 @@ class ChargesPerRequest(ReferenceGateway):
         return answer if price is None else {**answer, "cost": {**answer["cost"], "usd": price}}
 
 
+class UnmeteredImages(ReferenceGateway):
+    """Reports neither what an image cost nor how many the provider made."""
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        return answer
+
+
 class DropsOpenAIUsage(ReferenceGateway):
     """Drops OpenAI's token usage from image answers."""
 
@@ -705,6 +712,7 @@ mutant("serves-anyone-with-operator-key", AUTH_REFUSALS, app=ServesAnyone)
 mutant("auth-errors-as-plain-text", AUTH_REFUSALS, app=PlainTextAuthErrors)
 mutant("zeroes-image-usage", {"COST-001", "COST-002", "COST-003", "COST-004", "COST-007"}, gateway=ZeroesImageUsage)
 mutant("drops-usage-size", {"COST-002"}, gateway=DropsUsageSize)
+mutant("unmetered-images", {"COST-002", "COST-004", "COST-005", "COST-007"}, gateway=UnmeteredImages)
 mutant("stale-price-table", {"COST-004"}, gateway=StalePriceTable)
 mutant("charges-per-request", {"COST-005"}, gateway=ChargesPerRequest)
 mutant("drops-openai-usage", {"COST-003"}, gateway=DropsOpenAIUsage)

@@ -96,7 +96,7 @@ def placeholder_marks() -> dict[str, str]:
     token as the fingerprint of the whole value."""
     tokens = {v for p in PLACEHOLDER_CREDENTIALS for v in (p, p.title(), p.upper())}
     schemes = {f"{s}{gap}" for s in ("Bearer", "bearer", "Token", "Basic") for gap in ("", " ")}
-    return {redacted(v): v for v in tokens | schemes if v}
+    return {redacted(v): v for v in tokens | schemes}
 
 
 PLACEHOLDER_MARKS = placeholder_marks()
