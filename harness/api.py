@@ -26,6 +26,7 @@ from harness.checks._checklib import (
     SPEC_OPENAI_ERRORS,
     SPEC_OPENAI_IMAGES,
     SPEC_OWASP_API1,
+    SPEC_OWASP_AUTH,
     SPEC_QWEN_IMAGE,
     SPEC_QWEN_IMAGE_ASYNC,
     SPEC_QWEN_IMAGE_EDIT,
@@ -33,6 +34,7 @@ from harness.checks._checklib import (
     SPEC_REPLICATE,
     SPEC_RFC9110_RETRY_AFTER,
     alias_step,
+    carries_mark,
     dashscope_content,
     dashscope_parameters,
     decode_b64,
@@ -45,6 +47,7 @@ from harness.checks._checklib import (
     is_error_envelope,
     json_object,
     paths,
+    placeholder_credential,
     schema_errors,
     sha256_hex,
     short,
@@ -54,7 +57,7 @@ from harness.checks._judge import Judgement
 from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
 from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
-from harness.gateway.client import JobResult
+from harness.gateway.client import JobResult, dig
 from harness.records._capture import CapturedRequest
 from harness.records._recording import Answer, Recording, Step
 from harness.scenarios._driver import Driver
@@ -82,6 +85,7 @@ __all__ = [
     "SPEC_OPENAI_ERRORS",
     "SPEC_OPENAI_IMAGES",
     "SPEC_OWASP_API1",
+    "SPEC_OWASP_AUTH",
     "SPEC_QWEN_IMAGE",
     "SPEC_QWEN_IMAGE_ASYNC",
     "SPEC_QWEN_IMAGE_EDIT",
@@ -106,11 +110,13 @@ __all__ = [
     "UpstreamUnavailable",
     "alias_step",
     "campaign",
+    "carries_mark",
     "check",
     "dashscope_content",
     "dashscope_parameters",
     "decode_b64",
     "describe",
+    "dig",
     "expect_only_on",
     "failure_text",
     "image_paths_of",
@@ -119,6 +125,7 @@ __all__ = [
     "is_error_envelope",
     "json_object",
     "paths",
+    "placeholder_credential",
     "scenario",
     "schema_errors",
     "sha256_hex",

@@ -9,10 +9,12 @@ from harness.api import (
     MUST,
     SHOULD,
     SPEC_OWASP_API1,
+    SPEC_OWASP_AUTH,
     CheckSkipped,
     Driver,
     Judgement,
     alias_step,
+    carries_mark,
     check,
     is_dashscope_task_image,
     json_object,
@@ -20,7 +22,6 @@ from harness.api import (
     short,
 )
 
-SPEC_OWASP_AUTH = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
 SUBMITS = 4
 
 
@@ -65,7 +66,7 @@ def client_key_is_not_forwarded(t: Judgement) -> None:
     # (unmarked side calls, other scenarios' requests carrying a client key): they count too.
     marks = t.facts.client_key_marks
     leaked = [f"{r.provider} {r.method} {r.path}" for r in [*t.upstream(), *t.recording.stray]
-              if any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks)]
+              if carries_mark(r, marks)]
     t.expect(not leaked, "The client's key must stay at the gateway.", "no client key upstream",
              "client key seen in " + ", ".join(sorted(set(leaked))))
 

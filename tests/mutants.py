@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from harness.reference.app import GatewayApp
 from harness.reference.errors import GatewayError
@@ -585,3 +585,146 @@ mutant("legacy-prompt-body-on-multimodal",
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
 mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
                                 "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
+
+
+# -- client authentication and cost (#13) ----------------------------------------------------------
+
+KEYLESS: ContextVar[str | None] = ContextVar("keyless", default=None)
+
+
+class AuthorizesAnyRequest(GatewayApp):
+    """Lets a request without a valid client key through; `KEYLESS` keeps what it sent instead
+    ("" for no header), so a gateway mutant can decide what to forward upstream."""
+
+    forwards: tuple[str, ...] = ()  # which client credentials get through ("" = none at all)
+
+    def client_key(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        KEYLESS.set(None)
+        try:
+            return super().client_key(request)
+        except GatewayError:
+            if ("" if not header else "sent") not in self.forwards:
+                raise
+            KEYLESS.set(header)
+            return "anonymous"
+
+
+class ServesKeylessWithPlaceholder(AuthorizesAnyRequest):
+    forwards = ("",)
+
+
+class PassesUnknownCredentials(AuthorizesAnyRequest):
+    forwards = ("sent",)
+
+
+class ServesAnyone(AuthorizesAnyRequest):
+    forwards = ("", "sent")
+
+
+class ForwardsPlaceholderCredential(ReferenceGateway):
+    """Serves a keyless client with `Authorization: Bearer undefined` upstream (a key template
+    rendered with nothing), and an unknown client credential as the provider key."""
+
+    def upstream_headers(self, provider: str) -> dict[str, str]:
+        sent = KEYLESS.get()
+        if sent is None:
+            return super().upstream_headers(provider)
+        return {"Authorization": sent or "Bearer undefined"}
+
+
+class PlainTextAuthErrors(GatewayApp):
+    """Refuses a bad client key with a bare `Unauthorized` text body."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code == "invalid_api_key":
+            return PlainTextResponse("Unauthorized", status_code=401)
+        return await super().on_error(request, exc)
+
+
+class ZeroesImageUsage(ReferenceGateway):
+    """Meters every image at zero: image count, token usage and cost all read 0."""
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        answer = super().metered(route, answer)
+        if isinstance(answer.get("usage"), dict):
+            answer["usage"] = {k: 0 if isinstance(v, int) else v for k, v in answer["usage"].items()}
+        return {**answer, "cost": {**answer["cost"], "image_count": 0, "usd": 0.0}}
+
+
+class DropsUsageSize(ReferenceGateway):
+    """Reports the provider's image count but not the size it was billed for."""
+
+    def image_usage(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        usage = super().image_usage(route, answer)
+        usage.pop("size", None)
+        return usage
+
+
+class StalePriceTable(ReferenceGateway):
+    """Prices images from an old table: 0.05 where the profile says otherwise."""
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        answer = super().metered(route, answer)
+        return {**answer, "cost": {**answer["cost"], "usd": 0.05 * answer["cost"]["image_count"]}}
+
+
+class ChargesPerRequest(ReferenceGateway):
+    """Charges one image's price per request, whatever n was."""
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        answer = super().metered(route, answer)
+        price = self.config.image_prices.get(route.alias)
+        return answer if price is None else {**answer, "cost": {**answer["cost"], "usd": price}}
+
+
+class UnmeteredImages(ReferenceGateway):
+    """Reports neither what an image cost nor how many the provider made."""
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        return answer
+
+
+class DropsOpenAIUsage(ReferenceGateway):
+    """Drops OpenAI's token usage from image answers."""
+
+    async def normalize_openai(self, body: dict[str, Any], req: ImageRequest) -> dict[str, Any]:
+        body = await super().normalize_openai(body, req)
+        body.pop("usage", None)
+        return body
+
+
+class ChargesFailedTasks(GatewayApp):
+    """Reports a failed job as costing one image."""
+
+    async def run_job(self, job: Any, work: Any) -> None:
+        await super().run_job(job, work)
+        if job.status == "failed":
+            job.result = {"data": [], "cost": {"image_count": 0, "usd": 0.02}}
+
+
+AUTH_REFUSALS = {f"AUTH-00{n}" for n in range(1, 7)}
+mutant("forwards-placeholder-when-keyless", {"AUTH-001", "AUTH-006", "AUTH-007"},
+       gateway=ForwardsPlaceholderCredential, app=ServesKeylessWithPlaceholder)
+mutant("passes-unknown-credentials-upstream", {"AUTH-002", "AUTH-003", "AUTH-004", "AUTH-005", "AUTH-007"},
+       gateway=ForwardsPlaceholderCredential, app=PassesUnknownCredentials)
+mutant("serves-anyone-with-operator-key", AUTH_REFUSALS, app=ServesAnyone)
+mutant("auth-errors-as-plain-text", AUTH_REFUSALS, app=PlainTextAuthErrors)
+mutant("zeroes-image-usage", {"COST-001", "COST-002", "COST-003", "COST-004", "COST-007"}, gateway=ZeroesImageUsage)
+mutant("drops-usage-size", {"COST-002"}, gateway=DropsUsageSize)
+mutant("unmetered-images", {"COST-002", "COST-004", "COST-005", "COST-007"}, gateway=UnmeteredImages)
+mutant("stale-price-table", {"COST-004"}, gateway=StalePriceTable)
+mutant("charges-per-request", {"COST-005"}, gateway=ChargesPerRequest)
+mutant("drops-openai-usage", {"COST-003"}, gateway=DropsOpenAIUsage)
+mutant("charges-failed-tasks", {"COST-006"}, app=ChargesFailedTasks)
+
+# Earlier mutants whose broken route also leaves the image-costs scenario unplayed or unmetered
+# (its checks require the cassette they read to have been played).
+COST_ON_DASHSCOPE = {"COST-002", "COST-004", "COST-005", "COST-007"}
+for _name, _more in {"alias-sent-as-upstream-model": {"COST-003", "COST-006", "COST-007"},
+                     "image-model-routed-to-chat": COST_ON_DASHSCOPE | {"COST-006"},
+                     "legacy-prompt-body-on-multimodal": COST_ON_DASHSCOPE,
+                     "missing-async-header": {"COST-006"},
+                     "raw-dashscope-shape": COST_ON_DASHSCOPE,
+                     "retired-openai-model": {"COST-003", "COST-007"}}.items():
+    MUTANTS[_name] = (MUTANTS[_name][0], MUTANTS[_name][1] | _more)

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.config import _schemas as schemas
 from harness.config._profile import ModelRoute
+from harness.config._redact import bearer_token, redacted
 from harness.gateway.client import JobResult
 from harness.records._capture import CapturedRequest
 from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
@@ -46,6 +47,14 @@ SPEC_REPLICATE = "https://replicate.com/docs/reference/http"
 SPEC_JOBS = "https://therouter-docs.pages.dev/docs/guides/features/async-media/"
 SPEC_RFC9110_RETRY_AFTER = "https://www.rfc-editor.org/rfc/rfc9110#name-retry-after"
 SPEC_OWASP_API1 = "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"
+SPEC_OWASP_AUTH = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
+
+# Headers a provider reads its key from (DashScope, OpenAI and Replicate: Authorization).
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key")
+# What a client or gateway sends when the key it meant to send was missing: a template that
+# rendered an absent variable, or an empty bearer.
+PLACEHOLDER_CREDENTIALS = frozenset({"", "undefined", "null", "none", "nil", "nan", "[object object]",
+                                     "bearer", "token", "${api_key}", "{api_key}", "<api_key>"})
 
 
 def is_dashscope_task_image(route: ModelRoute) -> bool:
@@ -79,6 +88,35 @@ def schema_errors(name: str, document: Any) -> list[str]:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def placeholder_marks() -> dict[str, str]:
+    """How each placeholder looks once a capture is scrubbed: a credential header is stored as the
+    fingerprint of its token (`Bearer undefined` -> fingerprint of `undefined`), a scheme with no
+    token as the fingerprint of the whole value."""
+    tokens = {v for p in PLACEHOLDER_CREDENTIALS for v in (p, p.title(), p.upper())}
+    schemes = {f"{s}{gap}" for s in ("Bearer", "bearer", "Token", "Basic") for gap in ("", " ")}
+    return {redacted(v): v for v in tokens | schemes}
+
+
+PLACEHOLDER_MARKS = placeholder_marks()
+
+
+def placeholder_credential(record: CapturedRequest) -> str | None:
+    """The credential header of an upstream request that carries no real key, as `name: value`,
+    or None."""
+    for name in CREDENTIAL_HEADERS:
+        value = record.header(name)
+        if value is not None and (value.strip() in PLACEHOLDER_MARKS or not bearer_token(value).strip()
+                                  or bearer_token(value).strip().lower() in PLACEHOLDER_CREDENTIALS):
+            return f"{name}: {PLACEHOLDER_MARKS.get(value.strip(), value)!r}"
+    return None
+
+
+def carries_mark(record: CapturedRequest, marks: list[str]) -> bool:
+    """A client key's fingerprint anywhere in what reached the provider (headers, body, query)."""
+    seen = str(record.headers) + str(record.body) + str(record.query)
+    return any(m in seen for m in marks)
 
 
 def submits(records: list[CapturedRequest]) -> list[CapturedRequest]:

@@ -27,6 +27,8 @@ CATEGORIES = {
     "FALLBACK": "fallback chains",
     "SEC": "isolation",
     "FUZZ": "bad input",
+    "AUTH": "client authentication",
+    "COST": "usage and cost",
 }
 
 

@@ -97,6 +97,21 @@ class StartSpec:
 
 
 @dataclass(frozen=True)
+class CostSurface:
+    """How the gateway tells a client what a request cost (AUTH/COST checks read it)."""
+
+    header: str | None = None  # a response header carrying the request's cost, e.g. x-litellm-response-cost
+    body_field: str | None = None  # or a dotted path into the JSON answer, e.g. cost.usd
+    image_count_field: str | None = None  # where the gateway declares the provider's image count
+    per_image: dict[str, float] = field(default_factory=dict)  # alias -> price of one image
+    budgets: bool = False  # the gateway enforces spend budgets: metering at zero bypasses them
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.header or self.body_field)
+
+
+@dataclass(frozen=True)
 class GatewayProfile:
     name: str
     path: Path
@@ -114,6 +129,8 @@ class GatewayProfile:
     description: str = ""
     key_model: str = ""  # how the gateway authenticates clients, in its own words
     egress_observable: bool = True  # the gateway sends outbound calls through HTTP(S)_PROXY
+    client_auth: str = "keys"  # "none": the gateway authenticates no client (AUTH refusals skip)
+    cost: CostSurface = field(default_factory=CostSurface)
     mode: str = "mocked"  # one of MODES
     digest: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -210,6 +227,8 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
         description=data.get("description", ""),
         key_model=data.get("key_model", ""),
         egress_observable=bool(data.get("egress_observable", True)),
+        client_auth=data.get("client_auth", "keys"),
+        cost=CostSurface(**data.get("cost", {})),
         mode=data.get("mode", "mocked"),
         digest=digest,
         raw=data,

@@ -47,6 +47,7 @@ class GatewayApp:
     def __init__(self, gateway: ReferenceGateway) -> None:
         self.gateway = gateway
         self.jobs: dict[str, Job] = {}
+        self.spent: dict[str, float] = {}  # client key fingerprint -> what its images cost so far
         self.background: set[asyncio.Task[None]] = set()
         self.app = Starlette(routes=[
             HttpRoute("/health", self.health, methods=["GET"]),
@@ -173,6 +174,7 @@ class GatewayApp:
 
     async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
         """Sync: wait and answer. `?async=true` (the jobs dialect): 202 and a job to poll."""
+        work = self.charged(owner, work)
         if request.query_params.get("async", "").lower() != "true":
             return JSONResponse(await work())
         job = Job(id=self.new_job_id(), owner=owner, model=model)
@@ -181,6 +183,20 @@ class GatewayApp:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return JSONResponse(job.view(), status_code=202)
+
+    def charged(self, owner: str, work: Any) -> Any:
+        """`work` refused once the key's budget is spent, and charged what its answer costs."""
+        budget = self.gateway.config.key_budget
+        if budget is not None and self.spent.get(owner, 0.0) >= budget:
+            raise GatewayError(429, "budget_exceeded", "this key has spent its budget")
+
+        async def run() -> dict[str, Any]:
+            result = await work()
+            cost = result.get("cost", {}).get("usd", 0.0)
+            self.spent[owner] = self.spent.get(owner, 0.0) + float(cost)
+            return result
+
+        return run
 
     async def run_job(self, job: Job, work: Any) -> None:
         job.status = "in_progress"

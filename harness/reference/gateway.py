@@ -69,6 +69,8 @@ class Config:
     upstream_timeout: float = 10.0
     task_poll_interval: float = 0.05
     task_max_polls: int = 60
+    image_prices: dict[str, float] = field(default_factory=dict)  # alias -> price of one image
+    key_budget: float | None = None  # spend cap per client key; None: unlimited
     egress_proxy: str | None = None  # every non-loopback call goes through this proxy
     transport: httpx.AsyncBaseTransport | None = None  # in-process runs: the seam instead of sockets
 
@@ -88,6 +90,8 @@ class Config:
             upstream_timeout=float(data.get("upstream_timeout", 10.0)),
             task_poll_interval=float(data.get("task_poll_interval", 0.05)),
             task_max_polls=int(data.get("task_max_polls", 60)),
+            image_prices={k: float(v) for k, v in data.get("image_prices", {}).items()},
+            key_budget=float(data["key_budget"]) if data.get("key_budget") is not None else None,
             egress_proxy=data.get("egress_proxy") or None,
             transport=data.get(TRANSPORT_KEY),
         )
@@ -96,6 +100,9 @@ class Config:
 # The DashScope region of the alias the current request was routed to (set by `routes`), so
 # every upstream call made for the request, polls and background job work included, goes there.
 REGION: ContextVar[str | None] = ContextVar("region", default=None)
+# The `usage` of the provider's last answer for the current request (reset by `routes`): what
+# the gateway meters and reports, never a number of its own.
+PROVIDER_USAGE: ContextVar[dict[str, Any] | None] = ContextVar("provider_usage", default=None)
 
 
 def http_options(proxy: str | None, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
@@ -120,6 +127,7 @@ class ReferenceGateway:
 
     def routes(self, alias: str, capability: str) -> list[Route]:
         REGION.set(None)
+        PROVIDER_USAGE.set(None)
         if alias in self.config.fallbacks:
             return self.config.fallbacks[alias]
         found = [r for r in self.config.models if r.alias == alias]
@@ -186,6 +194,8 @@ class ReferenceGateway:
                                "not JSON", provider=provider) from exc
         if response.status_code >= 400 or (provider == "dashscope" and self.is_business_error(body)):
             raise self.upstream_error(provider, response, body)
+        if isinstance(body, dict) and isinstance(body.get("usage"), dict):
+            PROVIDER_USAGE.set(body["usage"])
         return body
 
     @staticmethod
@@ -213,6 +223,9 @@ class ReferenceGateway:
     # -- images -------------------------------------------------------------------------------
 
     async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return self.metered(route, await self.generated(route, req))
+
+    async def generated(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         if route.provider == "dashscope":
             urls = await self.dashscope_generate(route, req)
         elif route.provider == "openai":
@@ -224,11 +237,34 @@ class ReferenceGateway:
         return await self.images_response(urls, req)
 
     async def edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return self.metered(route, await self.edited(route, req))
+
+    async def edited(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         if route.provider == "dashscope":
             return await self.images_response(await self.dashscope_edit(route, req), req)
         if route.provider == "openai":
             return await self.normalize_openai(await self.openai_edit(route, req), req)
         raise GatewayError(400, "unsupported_model", f"{route.alias} cannot edit images")
+
+    def image_usage(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        """What the provider reported: DashScope's usage (image_count, size); elsewhere the
+        images the provider returned (OpenAI's token usage stays in the answer's `usage`)."""
+        usage = PROVIDER_USAGE.get() or {}
+        if route.provider == "dashscope" and "image_count" in usage:
+            found: dict[str, Any] = {"image_count": usage["image_count"]}
+            if "width" in usage and "height" in usage:
+                found["size"] = f"{usage['width']}x{usage['height']}"
+            return found
+        return {"image_count": len(answer.get("data", []))}
+
+    def metered(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer with the gateway's declared usage and cost (gateways/reference.toml `cost`):
+        `cost.image_count` from the provider, `cost.usd` = the alias's price per image times it."""
+        usage = self.image_usage(route, answer)
+        price = self.config.image_prices.get(route.alias)
+        if price is not None:
+            usage["usd"] = round(price * usage["image_count"], 6)
+        return {**answer, "cost": usage}
 
     async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
         if not urls:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.checks._checklib import carries_mark, placeholder_credential
 from harness.checks._registry import Scenario
 from harness.config._profile import GatewayProfile, ModelRoute
 from harness.config._redact import fingerprint, scrub_data
@@ -141,13 +142,14 @@ class Driver:
 
     def request(self, name: str, method: str, path: str, *, alias: str | None = None,
                 key: str | None = None, body: dict[str, Any] | None = None, play: str | None = None,
-                **kwargs: Any) -> Answer | None:
-        """A raw request; a `body` gets a marked `prompt`, `alias` its per-alias headers."""
+                headers: dict[str, str] | None = None, **kwargs: Any) -> Answer | None:
+        """A raw request; a `body` gets a marked `prompt`, `alias` its per-alias headers. `key=""`
+        sends no Authorization header; `headers` may set one as it is (a malformed one)."""
         with self.step(name) as step:
             if body is not None:
                 body = {**body, "prompt": self.prompt(play=play)}
             self.client.request(method, path, key=key, json=body,
-                                headers=self.client.model_headers(alias), **kwargs)
+                                headers={**self.client.model_headers(alias), **(headers or {})}, **kwargs)
             return self._keep_answer(step)
         return None
 
@@ -172,11 +174,12 @@ class Driver:
     def keep_stray(self) -> None:
         """Keep the upstream requests of the run so far that are not this scenario's but may
         matter to its checks: every unmarked one (side calls), and every one of another scenario
-        that carries a client key's fingerprint (the key travelled where it must not)."""
+        that carries a client key's fingerprint or a placeholder credential (a key travelled
+        where it must not, or none did)."""
         own = {step.token for step in self.recording.steps}
         marks = [fingerprint(k) for k in (self.env.api_key, self.env.api_key_b) if k]
         self.recording.stray = [r for r in self.captures.all() if r.token not in own and (
-            r.token is None or any(m in str(r.headers) + str(r.body) + str(r.query) for m in marks))]
+            r.token is None or carries_mark(r, marks) or placeholder_credential(r) is not None)]
 
     def _keep_answer(self, step: Step) -> Answer | None:
         answer = self.client.last_answer
