@@ -39,6 +39,7 @@ log = logging.getLogger("gwconf.upstream")
 HOP_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "date"}
 MAX_HANG_SECONDS = 120.0  # a "hang" fault still ends, so a run can never hang on the mock
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+FILE_TYPES = {".png": "image/png", ".mp4": "video/mp4"}  # what the provider files are served as
 
 
 @dataclass
@@ -196,7 +197,7 @@ class MockUpstream:
         path = self.files_dir / name
         if not path.is_file():
             return Response(status_code=404)
-        media = "image/png" if name.endswith(".png") else "application/octet-stream"
+        media = FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
         data = path.read_bytes()
         job = request.query_params.get(JOB_QUERY)
         if self.tag_results and job:
