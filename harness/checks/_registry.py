@@ -27,6 +27,7 @@ CATEGORIES = {
     "FALLBACK": "fallback chains",
     "SEC": "isolation",
     "FUZZ": "bad input",
+    "VIDEO": "video jobs",
 }
 
 

@@ -97,6 +97,14 @@ class Provider:
     def poll_id(self, method: str, path: str) -> str | None:
         return None
 
+    def cancel_id(self, method: str, path: str) -> str | None:
+        """The task a request cancels, for providers whose cancel goes through `answer` (and is
+        captured like any request)."""
+        return None
+
+    def cancel(self, task: Task | None) -> Reply:  # pragma: no cover - overridden with cancel_id
+        raise NotImplementedError
+
     def model_of(self, req: ParsedRequest) -> str | None:
         return req.json().get("model")
 
@@ -260,6 +268,12 @@ class MockUpstream:
         retired = self.validator.retired_route(req)
         if retired is not None:
             return retired, None, token, None
+        cancel_id = self.provider.cancel_id(req.method, req.path)
+        if cancel_id is not None:
+            with self._lock:
+                task = self.tasks.get(cancel_id)
+                reply = self.provider.cancel(task)
+            return reply, task.cassette if task else None, task.token if task else token, cancel_id
         task_id = self.provider.poll_id(req.method, req.path)
         if task_id is not None:
             with self._lock:
