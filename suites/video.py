@@ -121,6 +121,14 @@ def video_submits(t: Judgement, step: str = JOB) -> list[CapturedRequest]:
     return submits(t.upstream(step, "dashscope"))
 
 
+def submitted_parameters(t: Judgement) -> dict[str, object]:
+    """The `parameters` of the video submit that reached DashScope."""
+    t2v(t)
+    t.job(JOB, bounded=True)
+    sent = video_submits(t)
+    return dashscope_parameters(sent[0]) if sent else {}
+
+
 def played(t: Judgement, play: str) -> JobResult:
     result = t.job(JOB, bounded=True)
     t.expect_played(JOB, play, describe(result))
@@ -147,10 +155,7 @@ def video_reaches_video_synthesis_async(t: Judgement) -> None:
 @check("VIDEO-002", MUST, needs="video.generate", spec=SPEC_WAN_VIDEO, scenario="video-succeeds")
 def video_openai_parameters_become_dashscope_parameters(t: Judgement) -> None:
     """OpenAI's `seconds` and `size` reach DashScope as parameters.duration and size W*H."""
-    t2v(t)
-    t.job(JOB, bounded=True)
-    sent = video_submits(t)
-    params = dashscope_parameters(sent[0]) if sent else {}
+    params = submitted_parameters(t)
     t.expect(params.get("duration") == 5 and params.get("size") == "1280*720",
              "The video's length and size must reach the provider in its own words.",
              "parameters.duration 5 and parameters.size 1280*720", short(params))
@@ -159,10 +164,7 @@ def video_openai_parameters_become_dashscope_parameters(t: Judgement) -> None:
 @check("VIDEO-003", SHOULD, needs="video.generate", spec=SPEC_WAN_VIDEO, scenario="video-succeeds")
 def video_vendor_parameters_pass_through(t: Judgement) -> None:
     """DashScope's own video fields (prompt_extend, seed) reach parameters unchanged."""
-    t2v(t)
-    t.job(JOB, bounded=True)
-    sent = video_submits(t)
-    params = dashscope_parameters(sent[0]) if sent else {}
+    params = submitted_parameters(t)
     t.expect(params.get("prompt_extend") is False and params.get("seed") == 42,
              "Vendor video fields must reach the provider's parameters unchanged.",
              "parameters.prompt_extend false and parameters.seed 42", short(params))
