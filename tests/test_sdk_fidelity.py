@@ -384,3 +384,14 @@ def test_dashscope_video_model_without_its_image_is_refused(upstreams, dashscope
     submitted = VideoSynthesis.async_call(model="wan2.6-i2v", prompt="no first frame")
     assert submitted.status_code == 400
     assert submitted.code == "InvalidParameter"
+
+
+def test_dashscope_sdk_cancels_a_queued_video_task(upstreams, dashscope_at):
+    from dashscope import VideoSynthesis
+
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = VideoSynthesis.async_call(model="wan2.6-t2v", prompt=f"A kitten {marker('video-queued')}")
+    canceled = VideoSynthesis.cancel(submitted)
+    assert canceled.status_code == 200, canceled
+    assert VideoSynthesis.fetch(submitted).output.task_status == "CANCELED"
+    assert VideoSynthesis.cancel(submitted).code == "UnsupportedOperation"
