@@ -54,9 +54,11 @@ def submit_a_task(s: Driver) -> None:
     """One raw submit of the DashScope async-task alias, as the dialect submits."""
     route = task_route_of(s)
     if route is not None:
-        query = dict(s.client.dialect.submit_query) if s.client.dialect.is_async else None
+        dialect = s.client.dialect
+        query = dict(dialect.submit_query) if dialect.is_async else None
+        headers = dict(dialect.submit_headers) if dialect.is_async else None
         s.request("submit", "POST", "/v1/images/generations", alias=route.alias,
-                  body={"model": route.alias}, params=query)
+                  body={"model": route.alias}, params=query, headers=headers)
 
 
 @scenario("task-succeeds")

@@ -37,7 +37,8 @@ def submit_four_tasks(s: Driver) -> None:
         return
     for n in range(1, SUBMITS + 1):
         s.request(f"submit {n}", "POST", "/v1/images/generations", alias=route.alias, body={"model": route.alias},
-                  play="image-async", params=dict(s.client.dialect.submit_query))
+                  play="image-async", params=dict(s.client.dialect.submit_query),
+                  headers=dict(s.client.dialect.submit_headers))
 
 
 @check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1, scenario="task-succeeds")

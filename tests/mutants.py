@@ -251,23 +251,25 @@ mutant("image-model-routed-to-chat", {
     "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS}, gateway=ImageToChat)
 # Rejected before a task exists, the failure scenarios are never played: their checks cannot pass.
 mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007",
-                                "ASYNC-010", "ASYNC-011", "ERR-015"},
+                                "ASYNC-010", "ASYNC-011", "ERR-015", "VIDEO-001", "VIDEO-004", "VIDEO-005",
+                                "VIDEO-006", "VIDEO-007", "VIDEO-008", "VIDEO-009", "VIDEO-012"},
        gateway=MissingAsyncHeader)
 mutant("job-id-dropped", UNFOLLOWABLE | {"ERR-015", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "SEC-001",
                                         "SEC-003", "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010",
                                         "NORM-007"}, app=DropsJobId)
-mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
+mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012", "VIDEO-008"},
        gateway=FailedAsSuccess)
-mutant("never-finishing-task-hangs", {"ASYNC-005"}, gateway=NeverGivesUp)
+mutant("never-finishing-task-hangs", {"ASYNC-005", "VIDEO-009"}, gateway=NeverGivesUp)
 mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007"}, gateway=StripsChatExtras)
 mutant("vendor-parameters-dropped", VENDOR_FIELDS, gateway=DropsVendorParams)
 mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
                                "NORM-005", "NORM-006", "NORM-007", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003"},
        gateway=RawDashScopeShape)
 mutant("b64-json-ignored", {"NORM-002"}, gateway=IgnoresB64)
-mutant("image-bytes-reencoded", {"ASYNC-007", "NORM-002"}, gateway=CorruptsImageBytes)
+mutant("image-bytes-reencoded", {"ASYNC-007", "NORM-002", "VIDEO-006"}, gateway=CorruptsImageBytes)
 # The fallback leg to DashScope converts size and n through the same steps.
-mutant("size-not-converted", {"NORM-003", "FALLBACK-004"}, gateway=SizeNotConverted)
+mutant("size-not-converted", {"NORM-003", "FALLBACK-004", "VIDEO-002", "VIDEO-004", "VIDEO-005", "VIDEO-006"},
+       gateway=SizeNotConverted)
 mutant("n-ignored", {"NORM-004", "FALLBACK-004"}, gateway=IgnoresN)
 mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
 mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
@@ -278,7 +280,7 @@ mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-00
        gateway=AliasAsUpstreamModel)
 mutant("openai-edit-sent-as-generation", {"MAP-010"}, gateway=OpenAIEditAsGeneration)
 mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
-mutant("finished-job-forgotten", {"ASYNC-006", "ERR-015"}, app=ForgetsFinishedJobs)
+mutant("finished-job-forgotten", {"ASYNC-006", "ERR-015", "VIDEO-006"}, app=ForgetsFinishedJobs)
 mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006"},
        gateway=ChatToWrongEndpoint)
 
@@ -728,3 +730,169 @@ for _name, _more in {"alias-sent-as-upstream-model": {"COST-003", "COST-006", "C
                      "raw-dashscope-shape": COST_ON_DASHSCOPE,
                      "retired-openai-model": {"COST-003", "COST-007"}}.items():
     MUTANTS[_name] = (MUTANTS[_name][0], MUTANTS[_name][1] | _more)
+
+# -- VIDEO: video jobs -------------------------------------------------------------------------
+
+import asyncio  # noqa: E402  (video mutants only)
+import contextlib  # noqa: E402
+
+from harness.reference.app import VideoJob  # noqa: E402
+from harness.reference.gateway import DASHSCOPE_VIDEO, VideoRequest  # noqa: E402
+
+
+class VideoOnImageRoute(ReferenceGateway):
+    """Submits video to the image2video route, which the wan t2v models are not served on."""
+
+    async def submit_video(self, route: Route, req: VideoRequest) -> str:
+        body = self.video_task_body(route, req)
+        return await self.submit_dashscope_task(DASHSCOPE_VIDEO.replace("video-generation", "image2video"), body)
+
+
+class VideoIgnoresSeconds(ReferenceGateway):
+    """Drops OpenAI's `seconds`: the provider makes a video of its default length."""
+
+    def video_task_body(self, route: Route, req: VideoRequest) -> dict[str, Any]:
+        req.seconds = None
+        return super().video_task_body(route, req)
+
+
+class VideoDropsVendorParameters(ReferenceGateway):
+    """Keeps only OpenAI's video fields in `parameters` (prompt_extend, seed vanish)."""
+
+    def video_task_body(self, route: Route, req: VideoRequest) -> dict[str, Any]:
+        body = super().video_task_body(route, req)
+        body["parameters"] = {k: v for k, v in body["parameters"].items() if k in ("duration", "size")}
+        return body
+
+
+class VideoWithoutId(GatewayApp):
+    """Answers the video submit with the video object minus its id."""
+
+    async def videos_create(self, request: Request) -> Response:
+        response = await super().videos_create(request)
+        if response.status_code >= 400:
+            return response
+        return JSONResponse({"object": "video", "status": "queued"})
+
+
+class VideoPollsWrongTask(ReferenceGateway):
+    """Once the task has left PENDING, polls a task id of its own making instead of DashScope's.
+
+    (While PENDING it polls the right one, so a cancel of a queued task still works and the
+    mutant fails only what it breaks, not a race with the cancel.)"""
+
+    async def finish_video(self, task_id: str) -> str:
+        for _ in range(self.config.task_max_polls):
+            answer = await self.call("dashscope", "GET", f"/api/v1/tasks/{task_id}")
+            if answer.get("output", {}).get("task_status") != "PENDING":
+                break
+            await asyncio.sleep(self.config.task_poll_interval)
+        return await super().finish_video(task_id[::-1])
+
+
+class VideoCorruptsBytes(GatewayApp):
+    """Re-muxes the video on the way through: the client never gets the provider's bytes."""
+
+    async def video_content(self, request: Request) -> Response:
+        response = await super().video_content(request)
+        return Response(bytes(response.body) + b"\x00gwconf-remuxed", media_type="video/mp4")
+
+
+class VideoFailureAsCompleted(ReferenceGateway):
+    """Any failure of the provider's video task becomes a completed video without a URL."""
+
+    async def finish_video(self, task_id: str) -> str:
+        try:
+            return await super().finish_video(task_id)
+        except GatewayError:
+            return "about:blank"
+
+
+class VideoReasonDropped(ReferenceGateway):
+    """A failed video task becomes a generic failure: the provider's reason is lost."""
+
+    async def finish_video(self, task_id: str) -> str:
+        try:
+            return await super().finish_video(task_id)
+        except GatewayError as exc:
+            raise GatewayError(502, "video_failed", "the video could not be generated") from exc
+
+
+class UnknownVideoAnswered(GatewayApp):
+    """Answers any video id it does not know as a queued video, and its content as empty."""
+
+    async def get_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if job_id in self.jobs:
+            return await super().get_job(request)
+        self.client_key(request)
+        return JSONResponse({"id": job_id, "object": "video", "status": "queued"})
+
+    async def video_content(self, request: Request) -> Response:
+        if request.path_params["job_id"] in self.jobs:
+            return await super().video_content(request)
+        self.client_key(request)
+        return Response(b"", media_type="video/mp4")
+
+
+class UnknownVideoAskedUpstream(GatewayApp):
+    """Looks an unknown video id up as a DashScope task before answering 404."""
+
+    async def get_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if job_id not in self.jobs and job_id.startswith("video_"):
+            await self.gateway.call("dashscope", "GET", f"/api/v1/tasks/{job_id}")
+        return await super().get_job(request)
+
+
+class UnknownVideoAskedPublicHost(GatewayApp):
+    """Asks DashScope's public host about an unknown video id before answering 404."""
+
+    async def get_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if job_id not in self.jobs and job_id.startswith("video_"):
+            with contextlib.suppress(Exception):  # the attempt is the defect, whatever it gets back
+                await self.gateway.http.get(f"https://dashscope.aliyuncs.com/api/v1/tasks/{job_id}")
+        return await super().get_job(request)
+
+
+class ImageToVideoFrameDropped(ReferenceGateway):
+    """Leaves the first frame out of an image-to-video submit."""
+
+    def video_task_body(self, route: Route, req: VideoRequest) -> dict[str, Any]:
+        req.vendor.pop("img_url", None)
+        return super().video_task_body(route, req)
+
+
+class CancelsLocallyOnly(ReferenceGateway):
+    """Marks a video job canceled without telling the provider: the task runs on, and is billed."""
+
+    async def cancel_video(self, task_id: str) -> None:
+        return None
+
+
+class CancelForgotten(GatewayApp):
+    """Cancels the provider's task but answers with the job as it was and never marks it."""
+
+    async def cancel_job(self, request: Request) -> Response:
+        job = self.own_job(request)
+        assert isinstance(job, VideoJob) and job.task_id
+        await self.gateway.cancel_video(job.task_id)
+        return JSONResponse(job.view())
+
+
+VIDEO_UNFOLLOWED = {"VIDEO-004", "VIDEO-005", "VIDEO-006", "VIDEO-007", "VIDEO-008", "VIDEO-009"}
+mutant("video-on-image-route", {"VIDEO-001", *VIDEO_UNFOLLOWED, "VIDEO-011", "VIDEO-012"}, gateway=VideoOnImageRoute)
+mutant("video-ignores-seconds", {"VIDEO-002"}, gateway=VideoIgnoresSeconds)
+mutant("video-drops-vendor-parameters", {"VIDEO-003"}, gateway=VideoDropsVendorParameters)
+mutant("video-without-id", {*VIDEO_UNFOLLOWED, "VIDEO-012"}, app=VideoWithoutId)
+mutant("video-polls-wrong-task", {"VIDEO-005", "VIDEO-006", "VIDEO-008"}, gateway=VideoPollsWrongTask)
+mutant("video-corrupts-bytes", {"VIDEO-006"}, app=VideoCorruptsBytes)
+mutant("video-failure-as-completed", {"VIDEO-007", "VIDEO-008", "VIDEO-009"}, gateway=VideoFailureAsCompleted)
+mutant("video-reason-dropped", {"VIDEO-008"}, gateway=VideoReasonDropped)
+mutant("unknown-video-answered", {"VIDEO-010"}, app=UnknownVideoAnswered)
+mutant("unknown-video-asked-upstream", {"VIDEO-010"}, app=UnknownVideoAskedUpstream)
+mutant("unknown-video-asked-public-host", {"VIDEO-010"}, app=UnknownVideoAskedPublicHost)
+mutant("image-to-video-frame-dropped", {"VIDEO-011"}, gateway=ImageToVideoFrameDropped)
+mutant("cancel-local-only", {"VIDEO-012"}, gateway=CancelsLocallyOnly)
+mutant("cancel-forgotten", {"VIDEO-012"}, app=CancelForgotten)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import struct
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -310,3 +311,21 @@ def test_validate_refuses_a_request_example_that_breaks_its_models_rules(tmp_pat
     (problem,) = validate_tree(tmp_path)
     assert problem == (f"{path}: interaction 1: request breaks dashscope/models/qwen-image-2.0.request "
                        "at /parameters/n: 7 is greater than the maximum of 6")
+
+
+def test_the_mock_video_is_a_well_formed_mp4() -> None:
+    """The video the mocks serve (gwconf generated it; no provider video) parses as ISO BMFF:
+    top-level boxes that add up to the file, ftyp first, a moov with its mvhd (5 s at 1000/s)."""
+    data = (CASSETTES_DIR / "files" / "dashscope-video-1.mp4").read_bytes()
+    boxes, at = {}, 0
+    while at < len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        assert size >= 8
+        boxes.setdefault(kind, data[at + 8:at + size])
+        at += size
+    assert at == len(data)
+    assert data[4:8] == b"ftyp" and boxes[b"ftyp"][:4] == b"isom"
+    moov = boxes[b"moov"]
+    assert moov[4:8] == b"mvhd"
+    timescale, duration = struct.unpack(">II", moov[8 + 12:8 + 20])
+    assert (timescale, duration) == (1000, 5000)

@@ -44,7 +44,8 @@ def test_reference_in_sync_dialect_passes_or_skips_everything(tmp_path: Path) ->
     outcomes = run_in_process(profile, lambda config: build_app(config).app, timeouts=FAST, template_vars=TEMPLATE)
     assert {o.check_id: o.message for o in outcomes if o.outcome not in ("pass", "skip")} == {}
     # Only the checks about jobs themselves have nothing to look at in a sync gateway.
-    assert {o.check_id for o in outcomes if o.outcome == "skip"} == {"ASYNC-006", "ERR-015", "SEC-001", "SEC-003"}
+    assert {o.check_id for o in outcomes if o.outcome == "skip"} == {"ASYNC-006", "ERR-015", "SEC-001", "SEC-003",
+                                                                     "VIDEO-012"}
 
 
 def test_unimplemented_dialects_are_refused_at_load_time(tmp_path: Path) -> None:
@@ -53,8 +54,27 @@ def test_unimplemented_dialects_are_refused_at_load_time(tmp_path: Path) -> None
     from harness.config._profile import load_profile
     from harness.errors import ConfigError
 
-    for name in ("passthrough", "openai-videos"):
-        profile = tmp_path / f"{name}.toml"
-        profile.write_text((GATEWAYS_DIR / "reference.toml").read_text().replace('"jobs"', f'"{name}"'))
-        with pytest.raises(ConfigError, match="not implemented yet"):
-            load_profile(profile)
+    profile = tmp_path / "passthrough.toml"
+    profile.write_text((GATEWAYS_DIR / "reference.toml").read_text().replace('"jobs"', '"passthrough"'))
+    with pytest.raises(ConfigError, match="not implemented yet"):
+        load_profile(profile)
+
+
+def test_openai_videos_dialect_loads_and_runs(tmp_path: Path) -> None:
+    """OpenAI's Videos API shape (POST /v1/videos, GET /v1/videos/{id}, .../content): video jobs
+    pass every VIDEO check but cancel (the shape has none); images are plain OpenAI requests."""
+    from harness.config._profile import load_profile
+
+    text = (GATEWAYS_DIR / "reference.toml").read_text().replace('dialect = "jobs"', 'dialect = "openai-videos"')
+    profile = tmp_path / "reference.toml"
+    profile.write_text(text)
+    (tmp_path / "reference.config.json.j2").write_text((GATEWAYS_DIR / "reference.config.json.j2").read_text())
+    dialect = load_profile(profile).dialect
+    assert (dialect.video_path, dialect.poll_path, dialect.content_path) == (
+        "/v1/videos", "/v1/videos/{id}", "/v1/videos/{id}/content")
+    outcomes = run_in_process(profile, lambda config: build_app(config).app, timeouts=FAST, template_vars=TEMPLATE)
+    assert {o.check_id: o.message for o in outcomes if o.outcome not in ("pass", "skip")} == {}
+    video = {o.check_id: o.outcome for o in outcomes if o.category == "VIDEO"}
+    assert video == {**{f"VIDEO-{n:03d}": "pass" for n in range(1, 12)}, "VIDEO-012": "skip"}
+    assert {o.check_id for o in outcomes if o.outcome == "skip"} == {
+        "ASYNC-006", "ERR-015", "SEC-001", "SEC-003", "VIDEO-012"}

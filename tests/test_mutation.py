@@ -57,8 +57,8 @@ def test_catalogue_is_large_enough() -> None:
 # The same defects must show through a sync gateway, where "200 with no images" is the usual
 # disguise of a failure (both audited gateways are sync).
 SYNC_MUTANTS = {
-    "failed-task-as-200-empty": {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012"},
-    "never-finishing-task-hangs": {"ASYNC-005"},
+    "failed-task-as-200-empty": {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012", "VIDEO-008"},
+    "never-finishing-task-hangs": {"ASYNC-005", "VIDEO-009"},
     "200-on-upstream-500": {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
                             "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "FALLBACK-002",
                             "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},

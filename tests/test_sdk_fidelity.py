@@ -336,3 +336,62 @@ def test_replicate_sdk_raises_input_validation_failed(upstreams):
     assert caught.value.status == 422
     assert caught.value.title == "Input validation failed"
     assert caught.value.detail == "- input.num_outputs: 9 is greater than the maximum of 4\n"
+
+
+# -- DashScope video (wan through the video-synthesis task route) ------------------------------
+
+MP4_BRANDS = (b"ftypisom", b"ftypmp42", b"ftypiso2")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"model": "wan2.6-t2v", "prompt": "A kitten running in the moonlight", "size": "1280*720", "duration": 5,
+     "prompt_extend": True, "seed": 1},
+    {"model": "wan2.6-i2v", "prompt": "A cat running on the grass", "img_url": "https://cdn.example.invalid/cat.png",
+     "resolution": "720P", "duration": 5, "seed": 7},
+])
+def test_dashscope_video_synthesis_reaches_succeeded_with_an_mp4(upstreams, dashscope_at, kwargs):
+    from dashscope import VideoSynthesis
+
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = VideoSynthesis.async_call(**kwargs)
+    assert submitted.status_code == 200, submitted
+    assert submitted.output.task_status == "PENDING"
+
+    done = VideoSynthesis.wait(submitted)
+
+    assert done.output.task_status == "SUCCEEDED", done
+    assert done.output.task_id == submitted.output.task_id
+    assert fetch(done.output.video_url)[4:12] in MP4_BRANDS
+    assert done.usage.video_count == 1
+
+
+def test_dashscope_video_failed_task_comes_back_failed_with_its_code(upstreams, dashscope_at):
+    from dashscope import VideoSynthesis
+
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = VideoSynthesis.async_call(model="wan2.6-t2v",
+                                          prompt=f"A kitten {marker('video-failed')}")
+    done = VideoSynthesis.wait(submitted)
+
+    assert done.output.task_status == "FAILED"
+    assert done.output.code == "DataInspectionFailed"
+
+
+def test_dashscope_video_model_without_its_image_is_refused(upstreams, dashscope_at):
+    from dashscope import VideoSynthesis
+
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = VideoSynthesis.async_call(model="wan2.6-i2v", prompt="no first frame")
+    assert submitted.status_code == 400
+    assert submitted.code == "InvalidParameter"
+
+
+def test_dashscope_sdk_cancels_a_queued_video_task(upstreams, dashscope_at):
+    from dashscope import VideoSynthesis
+
+    dashscope_at(upstreams.urls["dashscope"])
+    submitted = VideoSynthesis.async_call(model="wan2.6-t2v", prompt=f"A kitten {marker('video-queued')}")
+    canceled = VideoSynthesis.cancel(submitted)
+    assert canceled.status_code == 200, canceled
+    assert VideoSynthesis.fetch(submitted).output.task_status == "CANCELED"
+    assert VideoSynthesis.cancel(submitted).code == "UnsupportedOperation"

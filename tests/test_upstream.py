@@ -563,3 +563,30 @@ def test_gpt_image_2_edit_takes_one_image_part_under_either_name(oa, field):
     reply = oa.post("/v1/images/edits", data={"model": "gpt-image-2", "prompt": "x"},
                     files={field: ("image.png", png, "image/png")})
     assert reply.status_code == 200, reply.text
+
+
+VIDEO = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+def submit_video(client: httpx.Client, play: str) -> str:
+    body = {"model": "wan2.6-t2v", "input": {"prompt": f"a kitten {marker(play)}"}, "parameters": {"duration": 5}}
+    reply = client.post(VIDEO, json=body, headers=ASYNC)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["output"]["task_id"]
+
+
+def test_dashscope_cancels_a_task_only_while_it_is_pending(ds, upstreams):
+    queued = submit_video(ds, "video-queued")
+    assert poll(ds, queued)["task_status"] == "PENDING"
+    reply = ds.post(f"/api/v1/tasks/{queued}/cancel")
+    assert reply.status_code == 200 and set(reply.json()) == {"request_id"}
+    assert poll(ds, queued)["task_status"] == "CANCELED"
+    assert ds.post(f"/api/v1/tasks/{queued}/cancel").json()["code"] == "UnsupportedOperation"
+
+    running = submit_video(ds, "video-never")
+    assert [poll(ds, running)["task_status"] for _ in range(2)] == ["PENDING", "RUNNING"]
+    refused = ds.post(f"/api/v1/tasks/{running}/cancel")
+    assert refused.status_code == 400 and refused.json()["code"] == "UnsupportedOperation"
+    # The cancel is captured like any request of the task, under the task's token.
+    cancels = [r for r in upstreams.captures.all() if r.path.endswith("/cancel")]
+    assert {r.task for r in cancels} >= {queued, running}

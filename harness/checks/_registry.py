@@ -29,6 +29,7 @@ CATEGORIES = {
     "FUZZ": "bad input",
     "AUTH": "client authentication",
     "COST": "usage and cost",
+    "VIDEO": "video jobs",
 }
 
 

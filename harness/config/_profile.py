@@ -45,6 +45,17 @@ class Fallback:
 
 
 @dataclass(frozen=True)
+class StateRule:
+    """A custom dialect's state rule: when every condition holds, the job is in `state`.
+
+    A condition maps a field (a JSON pointer such as "/done", or a dotted path) to the value it
+    must equal, or to {present = true|false}."""
+
+    when: dict[str, Any]
+    state: str
+
+
+@dataclass(frozen=True)
 class Dialect:
     """How the gateway surfaces async jobs, mapped onto the canonical job states."""
 
@@ -56,25 +67,46 @@ class Dialect:
     status_field: str = "status"
     result_field: str = "result"
     statuses: dict[str, str] = field(default_factory=dict)  # gateway status -> canonical
+    # Video jobs: where a video is submitted, where its bytes are read ({id}: the job id; empty:
+    # the dialect has no content route) and how a job is canceled ("" when the dialect has no cancel).
+    video_path: str = "/v1/videos"
+    content_path: str = "/v1/videos/{id}/content"
+    cancel_path: str = ""
+    # Custom job APIs: headers that make a submit async (sent on async submits only, like
+    # submit_query); where the job id and the poll URL come from ("" = id_field / poll_path; else
+    # "/json/pointer" into the submit's body or "header:Location"); rules from fields to states,
+    # tried in order before `statuses`.
+    submit_headers: dict[str, str] = field(default_factory=dict)
+    id_source: str = ""
+    poll_url_source: str = ""
+    state_rules: tuple[StateRule, ...] = ()
 
     @property
     def is_async(self) -> bool:
-        return self.name != "sync"
+        """Whether image requests are jobs. Video requests always are (see `for_video`)."""
+        return self.name not in SYNC_IMAGE_DIALECTS
+
+    def for_video(self) -> Dialect:
+        """The dialect video jobs follow: a sync gateway's videos are OpenAI-shaped jobs."""
+        return BUILTIN_DIALECTS["openai-videos"] if self.name == "sync" else self
 
 
-# Named in the design, accepted by the schema, but no check or client for them yet (there is no
-# video category): refused at load time
+# Named in the design, accepted by the schema, but no client for it yet: refused at load time
 # rather than run with a status map that could never match.
-NOT_YET = frozenset({"passthrough", "openai-videos"})
+NOT_YET = frozenset({"passthrough"})
+# openai-videos speaks OpenAI's Videos API for video and plain OpenAI routes for images.
+SYNC_IMAGE_DIALECTS = frozenset({"sync", "openai-videos"})
 JOBS_STATUSES = {"queued": "queued", "in_progress": "running", "running": "running",
-                 "succeeded": "succeeded", "failed": "failed", "cancelled": "canceled",
-                 "canceled": "canceled", "expired": "expired"}
+                 "succeeded": "succeeded", "completed": "succeeded", "failed": "failed",
+                 "cancelled": "canceled", "canceled": "canceled", "expired": "expired"}
 BUILTIN_DIALECTS = {
     "sync": Dialect("sync"),
-    "jobs": Dialect("jobs", submit_query={"async": "true"}, statuses=JOBS_STATUSES),
+    "jobs": Dialect("jobs", submit_query={"async": "true"}, statuses=JOBS_STATUSES,
+                    cancel_path="/v1/jobs/{id}/cancel"),
     "openai-videos": Dialect("openai-videos", submit_path="/v1/videos", poll_path="/v1/videos/{id}",
                              statuses={"queued": "queued", "in_progress": "running",
                                        "completed": "succeeded", "failed": "failed"}),
+    # (OpenAI shut its own Videos API down on 2026-09-24; gateways keep the shape.)
 }
 
 
@@ -184,6 +216,7 @@ def _dialect(data: dict[str, Any]) -> Dialect:
     if name != "custom":
         return BUILTIN_DIALECTS[name]
     fields = {k: v for k, v in spec.items() if k != "dialect"}
+    fields["state_rules"] = tuple(StateRule(dict(r["when"]), r["state"]) for r in fields.get("state_rules", []))
     return Dialect("custom", **fields)
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from jsonpointer import resolve_pointer
 
-from harness.config._profile import Dialect, GatewayProfile
+from harness.config._profile import Dialect, GatewayProfile, StateRule
 from harness.config._redact import redact_headers, scrub
 from harness.errors import UpstreamUnavailable
 from harness.gateway import _seam as seam
@@ -48,6 +49,7 @@ class JobResult:
     timed_out: bool = False
     elapsed: float = 0.0
     result_field: str = "result"  # where the dialect puts a finished job's ImagesResponse
+    poll_url: str = ""  # where the submit said to poll, when the dialect takes it from the answer
 
     @property
     def data(self) -> list[dict[str, Any]]:
@@ -71,7 +73,15 @@ class JobResult:
 
 def answer_of(response: httpx.Response, elapsed: float) -> Answer:
     return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                  response.text, round(elapsed, 4))
+                  media_text(response), round(elapsed, 4))
+
+
+def media_text(response: httpx.Response) -> str:
+    """An answer's text for the record: an image or a video is named by type and size only."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith(("image/", "video/")):
+        return f"<{content_type}, {len(response.content)} bytes>"
+    return response.text
 
 
 def body_of(response: httpx.Response) -> Any:
@@ -82,11 +92,42 @@ def body_of(response: httpx.Response) -> Any:
 
 
 def dig(data: Any, dotted: str) -> Any:
+    """The field at a dotted path ("result.data"), or at a JSON pointer ("/response/data")."""
+    if dotted.startswith("/"):
+        return resolve_pointer(data, dotted, None)
     for part in dotted.split("."):
         if not isinstance(data, dict):
             return None
         data = data.get(part)
     return data
+
+
+def located(source: str, body: dict[str, Any], response: httpx.Response) -> Any:
+    """A dialect source: "header:Name" is a response header, anything else a field of the body."""
+    if source.startswith("header:"):
+        return response.headers.get(source.removeprefix("header:"))
+    return dig(body, source)
+
+
+def holds(body: dict[str, Any], rule: StateRule) -> bool:
+    """Whether every condition of a state rule holds for the body (true is not 1)."""
+    for where, wanted in rule.when.items():
+        present = has(body, where)
+        if isinstance(wanted, dict):
+            if present != wanted["present"]:
+                return False
+            continue
+        found = dig(body, where)
+        if not present or found != wanted or type(found) is not type(wanted):
+            return False
+    return True
+
+
+def has(body: dict[str, Any], where: str) -> bool:
+    """Whether the field exists at all (a JSON null counts as present)."""
+    parent, _, last = where.rpartition("/") if where.startswith("/") else where.rpartition(".")
+    container = dig(body, parent) if parent else body
+    return isinstance(container, dict) and last in container
 
 
 class GatewayClient:
@@ -206,10 +247,7 @@ class GatewayClient:
 
     @staticmethod
     def _response_text(response: httpx.Response) -> str:
-        content_type = response.headers.get("content-type", "")
-        if content_type.startswith(("image/", "video/")):
-            return f"<{content_type}, {len(response.content)} bytes>"
-        return response.text
+        return media_text(response)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -243,24 +281,50 @@ class GatewayClient:
         return self.request("POST", "/v1/chat/completions", json=body, key=key,
                             headers=self.model_headers(model))
 
-    def _submit(self, path: str, model: str, key: str | None, **kwargs: Any) -> JobResult:
+    def generate_video(self, model: str, prompt: str, *, key: str | None = None,
+                       **params: Any) -> JobResult:
+        """A video request, followed through the dialect's video jobs to their end."""
+        dialect = self.dialect.for_video()
+        body = {"model": model, "prompt": prompt, **params}
+        result = self._submit(dialect.video_path, model, key, dialect=dialect, jobs=True, json=body)
+        if result.job_id is None and result.status == "succeeded":
+            result.status = "unknown"  # a video is never complete within its submit: nothing to read
+        return result
+
+    def video_content(self, job_id: str, *, key: str | None = None) -> httpx.Response:
+        """The finished video's bytes, from the dialect's content route."""
+        return self.request("GET", self.dialect.for_video().content_path.format(id=job_id), key=key)
+
+    def cancel(self, job_id: str, *, key: str | None = None) -> httpx.Response:
+        """Cancel a job where the dialect has a cancel route (callers check `cancel_path`)."""
+        return self.request("POST", self.dialect.for_video().cancel_path.format(id=job_id), key=key)
+
+    def _submit(self, path: str, model: str, key: str | None, *, dialect: Dialect | None = None,
+                jobs: bool | None = None, **kwargs: Any) -> JobResult:
+        """Submit and follow. Image requests are jobs where the dialect is async; video requests
+        always are."""
+        dialect = dialect or self.dialect
+        jobs = dialect.is_async if jobs is None else jobs
         started = time.monotonic()
-        params = dict(self.dialect.submit_query) if self.dialect.is_async else {}
-        response = self.request("POST", path, key=key, params=params or None,
-                                headers=self.model_headers(model), **kwargs)
+        params = dict(dialect.submit_query) if jobs else {}
+        headers = {**self.model_headers(model), **(dialect.submit_headers if jobs else {})}
+        response = self.request("POST", path, key=key, params=params or None, headers=headers, **kwargs)
         submit_elapsed = time.monotonic() - started
         body = body_of(response)
         body = body if isinstance(body, dict) else {}
         result = JobResult(submit=self.last_answer, submit_elapsed=submit_elapsed, body=body,
-                           result_field=self.dialect.result_field)
-        job_id = dig(body, self.dialect.id_field) if self.dialect.is_async else None
+                           result_field=dialect.result_field)
+        job_id = located(dialect.id_source or dialect.id_field, body, response) if jobs else None
+        if jobs and dialect.poll_url_source:
+            poll_url = located(dialect.poll_url_source, body, response)
+            result.poll_url = poll_url if isinstance(poll_url, str) else ""
         if response.status_code >= 400:
             result.status = "failed"
-        elif self.dialect.is_async and isinstance(job_id, str) and job_id:
+        elif jobs and isinstance(job_id, str) and job_id:
             result.job_id = job_id
-            result.status = self.canonical(body)
-            self.follow(result, key=key)
-        elif self.dialect.is_async and response.status_code == 202:
+            result.status = self.canonical(body, dialect)
+            self.follow(result, key=key, dialect=dialect)
+        elif jobs and response.status_code == 202:
             # Accepted, but with nothing to follow: the job is lost to the client.
             result.status = "unknown"
             self.unfollowed_work = True
@@ -269,37 +333,48 @@ class GatewayClient:
             # success as far as the gateway says; checks judge its data[] themselves, so a
             # "200 with no images" can never pass for a failure.
             result.status = "succeeded"
-            self.unfollowed_work |= self.dialect.is_async and not result.data
+            self.unfollowed_work |= jobs and not result.data
         result.elapsed = time.monotonic() - started
         return result
 
-    def canonical(self, body: dict[str, Any]) -> str:
-        raw = dig(body, self.dialect.status_field)
-        return self.dialect.statuses.get(str(raw), "unknown") if raw is not None else "unknown"
+    def canonical(self, body: dict[str, Any], dialect: Dialect | None = None) -> str:
+        dialect = dialect or self.dialect
+        for rule in dialect.state_rules:
+            if holds(body, rule):
+                return rule.state
+        raw = dig(body, dialect.status_field)
+        return dialect.statuses.get(str(raw), "unknown") if raw is not None else "unknown"
 
-    def follow(self, result: JobResult, *, key: str | None = None) -> JobResult:
+    def follow(self, result: JobResult, *, key: str | None = None, dialect: Dialect | None = None) -> JobResult:
         """Poll a job until it is terminal or the profile's job bound passes."""
         assert result.job_id
+        dialect = dialect or self.dialect
         deadline = time.monotonic() + self.timeouts.job
         while result.status not in TERMINAL:
             if time.monotonic() >= deadline:
                 result.timed_out = True
                 break
             time.sleep(self.timeouts.poll_interval)
-            response = self.poll(result.job_id, key=key)
+            response = self.poll(result.job_id, key=key, dialect=dialect, url=result.poll_url)
             body = body_of(response)
             body = body if isinstance(body, dict) else {"_raw": response.text[:200]}
             result.polls.append(body)
-            result.poll_ids.append(dig(body, self.dialect.id_field))
+            result.poll_ids.append(dig(body, dialect.id_field))
             result.body = body
             if response.status_code >= 400:
                 result.status = "failed" if response.status_code != 404 else "unknown"
                 break
-            result.status = self.canonical(body)
+            result.status = self.canonical(body, dialect)
         return result
 
-    def poll(self, job_id: str, *, key: str | None = None) -> httpx.Response:
-        return self.request("GET", self.dialect.poll_path.format(id=job_id), key=key)
+    def poll(self, job_id: str, *, key: str | None = None, dialect: Dialect | None = None,
+             url: str = "") -> httpx.Response:
+        """Read a job: at the URL its submit gave (absolute or relative), else at the poll path."""
+        if url:
+            path = url.removeprefix(self.base_url) if url.startswith(self.base_url) else url
+            if path.startswith("/"):
+                return self.request("GET", path, key=key)
+        return self.request("GET", (dialect or self.dialect).poll_path.format(id=job_id), key=key)
 
     def fetch(self, url: str) -> bytes | None:
         """Download an image URL the gateway handed out (bounded like every request).

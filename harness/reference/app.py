@@ -17,7 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from harness.reference.errors import GatewayError
-from harness.reference.gateway import OPENAI_IMAGE_FIELDS, Config, ImageRequest, ReferenceGateway
+from harness.reference.gateway import OPENAI_IMAGE_FIELDS, Config, ImageRequest, ReferenceGateway, VideoRequest
+
+# The reference's video job states in OpenAI's Videos API words.
+VIDEO_STATUSES = {"succeeded": "completed"}
 
 
 @dataclass
@@ -41,6 +44,29 @@ class Job:
         return body
 
 
+@dataclass
+class VideoJob(Job):
+    """A video job: OpenAI's video object, read at /v1/videos/{id} and (jobs dialect) /v1/jobs/{id}."""
+
+    seconds: int | None = None
+    size: str | None = None
+    task_id: str | None = None  # the provider's task, once submitted
+    video_url: str | None = None  # the provider's video, once finished
+
+    def view(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "object": "video",
+                                "status": VIDEO_STATUSES.get(self.status, self.status), "model": self.model,
+                                "created_at": self.created_at, "polling_url": f"/v1/jobs/{self.id}",
+                                "progress": 100 if self.status == "succeeded" else 0}
+        if self.seconds is not None:
+            body["seconds"] = str(self.seconds)
+        if self.size is not None:
+            body["size"] = self.size
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
 class GatewayApp:
     """Binds a ReferenceGateway (or a mutant of it) to HTTP."""
 
@@ -56,6 +82,10 @@ class GatewayApp:
             HttpRoute("/v1/images/edits", self.images_edits, methods=["POST"]),
             HttpRoute("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             HttpRoute("/v1/jobs/{job_id}", self.get_job, methods=["GET"]),
+            HttpRoute("/v1/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            HttpRoute("/v1/videos", self.videos_create, methods=["POST"]),
+            HttpRoute("/v1/videos/{job_id}", self.get_job, methods=["GET"]),
+            HttpRoute("/v1/videos/{job_id}/content", self.video_content, methods=["GET"]),
         ], exception_handlers={GatewayError: self.on_error, HTTPException: self.on_http_error,
                                Exception: self.on_crash})
 
@@ -177,12 +207,19 @@ class GatewayApp:
         work = self.charged(owner, work)
         if request.query_params.get("async", "").lower() != "true":
             return JSONResponse(await work())
+        return JSONResponse(self.start_job(owner, model, work).view(), status_code=202)
+
+    def start_job(self, owner: str, model: str, work: Any) -> Job:
         job = Job(id=self.new_job_id(), owner=owner, model=model)
         self.jobs[job.id] = job
-        task = asyncio.create_task(self.run_job(job, work))
+        self.spawn(self.run_job(job, work))
+        return job
+
+    def spawn(self, work: Any) -> None:
+        """Run a job's work in the background, keeping a reference so it is not collected."""
+        task = asyncio.create_task(work)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
-        return JSONResponse(job.view(), status_code=202)
 
     def charged(self, owner: str, work: Any) -> Any:
         """`work` refused once the key's budget is spent, and charged what its answer costs."""
@@ -200,24 +237,88 @@ class GatewayApp:
 
     async def run_job(self, job: Job, work: Any) -> None:
         job.status = "in_progress"
+        result, error = None, None
         try:
-            job.result = await work()
-            job.status = "succeeded"
+            result = await work()
         except GatewayError as exc:
-            job.error = exc.envelope()["error"]  # type: ignore[assignment]
-            job.status = "failed"
+            error = exc.envelope()["error"]
         except Exception:
-            job.error = {"code": "internal_error", "message": "the gateway failed unexpectedly"}
-            job.status = "failed"
+            error = {"code": "internal_error", "message": "the gateway failed unexpectedly"}
+        if job.status == "canceled":  # the client canceled it: what its task did since is no news
+            return
+        job.result, job.error = result, error  # type: ignore[assignment]
+        job.status = "failed" if error is not None else "succeeded"
 
     def new_job_id(self) -> str:
         return "img_" + secrets.token_urlsafe(16)
 
     async def get_job(self, request: Request) -> Response:
+        return JSONResponse(self.own_job(request).view())
+
+    def own_job(self, request: Request) -> Job:
         owner = self.client_key(request)
         job = self.jobs.get(request.path_params["job_id"])
         if job is None or job.owner != owner:
             raise GatewayError(404, "job_not_found", "no such job")
+        return job
+
+    # -- video ----------------------------------------------------------------------------------
+
+    def video_request(self, fields: dict[str, Any]) -> VideoRequest:
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GatewayError(400, "missing_prompt", "`prompt` is required")
+        seconds = fields.get("seconds")
+        try:
+            seconds = None if seconds is None else int(seconds)
+        except (TypeError, ValueError) as exc:
+            raise GatewayError(400, "invalid_seconds", "`seconds` must be a whole number") from exc
+        size = fields.get("size")
+        if size is not None and not isinstance(size, str):
+            raise GatewayError(400, "invalid_size", "`size` must be a string like 1280x720")
+        vendor = {k: v for k, v in fields.items() if k not in ("model", "prompt", "seconds", "size")}
+        return VideoRequest(prompt=prompt, seconds=seconds, size=size, vendor=vendor)
+
+    async def videos_create(self, request: Request) -> Response:
+        """OpenAI's Videos API create: always a job (the jobs dialect polls it at /v1/jobs/{id})."""
+        owner = self.client_key(request)
+        fields = await self.json_body(request)
+        model = self.model_of(fields)
+        route = self.gateway.routes(model, "video.generate")[0]
+        req = self.video_request(fields)
+        job = VideoJob(id=self.new_video_id(), owner=owner, model=model, seconds=req.seconds, size=req.size)
+        job.task_id = await self.gateway.submit_video(route, req)
+        self.jobs[job.id] = job
+        self.spawn(self.run_video(job))
+        return JSONResponse(job.view())
+
+    async def run_video(self, job: VideoJob) -> None:
+        assert job.task_id is not None
+
+        async def work() -> dict[str, Any]:
+            job.video_url = await self.gateway.finish_video(job.task_id or "")
+            return {}
+
+        await self.run_job(job, work)
+
+    def new_video_id(self) -> str:
+        return "video_" + secrets.token_urlsafe(16)
+
+    async def video_content(self, request: Request) -> Response:
+        job = self.own_job(request)
+        if not isinstance(job, VideoJob):
+            raise GatewayError(404, "job_not_found", "no such video")
+        if job.status != "succeeded" or not job.video_url:
+            raise GatewayError(409, "video_not_ready", f"the video is {job.view()['status']}")
+        return Response(await self.gateway.fetch_bytes(job.video_url), media_type="video/mp4")
+
+    async def cancel_job(self, request: Request) -> Response:
+        """Cancel a video job: the provider's task first, and only if the provider agrees."""
+        job = self.own_job(request)
+        if not isinstance(job, VideoJob) or job.task_id is None or job.status in ("succeeded", "failed"):
+            raise GatewayError(409, "not_cancelable", "only a video job that has not ended can be canceled")
+        await self.gateway.cancel_video(job.task_id)
+        job.status = "canceled"
         return JSONResponse(job.view())
 
 

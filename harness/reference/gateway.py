@@ -29,6 +29,11 @@ DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
 DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
 DASHSCOPE_CHAT = "/compatible-mode/v1/chat/completions"
+DASHSCOPE_VIDEO = "/api/v1/services/aigc/video-generation/video-synthesis"
+# DashScope video fields a client may add to an OpenAI video request, by where DashScope wants them.
+DASHSCOPE_VIDEO_INPUT = frozenset({"img_url", "negative_prompt", "audio_url"})
+DASHSCOPE_VIDEO_PARAMETERS = frozenset({"prompt_extend", "watermark", "seed", "resolution", "shot_type",
+                                        "duration", "size"})
 TASK_DONE = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
 # DashScope's regions have their own hosts and keys; config `upstreams` and `provider_keys`
 # name them by these keys. A route without a region is Beijing's, DashScope's default.
@@ -57,6 +62,14 @@ class ImageRequest:
     openai_body: dict[str, Any] = field(default_factory=dict)
     image: bytes | None = None
     image_type: str = "image/png"
+
+
+@dataclass
+class VideoRequest:
+    prompt: str
+    seconds: int | None = None
+    size: str | None = None
+    vendor: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,13 +344,16 @@ class ReferenceGateway:
                              params: dict[str, Any]) -> list[str]:
         body = {"model": route.upstream_model, "input": {"prompt": req.prompt},
                 "parameters": params}
-        submitted = await self.call("dashscope", "POST", DASHSCOPE_SYNTHESIS, json=body,
+        output = await self.poll_dashscope(await self.submit_dashscope_task(DASHSCOPE_SYNTHESIS, body))
+        return [r["url"] for r in output.get("results", []) if r.get("url")]
+
+    async def submit_dashscope_task(self, path: str, body: dict[str, Any]) -> str:
+        submitted = await self.call("dashscope", "POST", path, json=body,
                                     headers=self.dashscope_async_headers())
         task_id = submitted.get("output", {}).get("task_id")
         if not task_id:
             raise GatewayError(502, "upstream_bad_response", "dashscope returned no task_id")
-        output = await self.poll_dashscope(task_id)
-        return [r["url"] for r in output.get("results", []) if r.get("url")]
+        return str(task_id)
 
     def dashscope_async_headers(self) -> dict[str, str]:
         return {"X-DashScope-Async": "enable"}
@@ -406,6 +422,42 @@ class ReferenceGateway:
             prediction = await self.call("replicate", "GET",
                                          f"/v1/predictions/{prediction['id']}")
         raise self.task_timeout()
+
+    # -- video --------------------------------------------------------------------------------
+
+    def video_task_body(self, route: Route, req: VideoRequest) -> dict[str, Any]:
+        """OpenAI's video fields (seconds, size WxH) and DashScope's own, where DashScope wants them."""
+        unknown = set(req.vendor) - DASHSCOPE_VIDEO_INPUT - DASHSCOPE_VIDEO_PARAMETERS
+        if unknown:
+            raise GatewayError(400, "unsupported_parameter",
+                               f"parameter(s) not supported for this model: {sorted(unknown)}")
+        params: dict[str, Any] = {}
+        if req.seconds is not None:
+            params["duration"] = req.seconds
+        size = self.dashscope_size(req.size)
+        if size:
+            params["size"] = size
+        params.update({k: v for k, v in req.vendor.items() if k in DASHSCOPE_VIDEO_PARAMETERS})
+        inputs = {"prompt": req.prompt, **{k: v for k, v in req.vendor.items() if k in DASHSCOPE_VIDEO_INPUT}}
+        return {"model": route.upstream_model, "input": inputs, "parameters": params}
+
+    async def submit_video(self, route: Route, req: VideoRequest) -> str:
+        """Create the provider's video task; its id."""
+        if route.provider != "dashscope":
+            raise GatewayError(400, "unsupported_model", f"{route.alias} cannot generate video")
+        return await self.submit_dashscope_task(DASHSCOPE_VIDEO, self.video_task_body(route, req))
+
+    async def finish_video(self, task_id: str) -> str:
+        """Follow the provider's video task to its end; the URL of the video."""
+        output = await self.poll_dashscope(task_id)
+        url = output.get("video_url")
+        if not isinstance(url, str) or not url:
+            raise GatewayError(502, "upstream_empty_result", "the provider returned no video")
+        return url
+
+    async def cancel_video(self, task_id: str) -> None:
+        """DashScope cancels a task only while it is PENDING; its refusal reaches the client."""
+        await self.call("dashscope", "POST", f"/api/v1/tasks/{task_id}/cancel")
 
     # -- chat ---------------------------------------------------------------------------------
 

@@ -115,6 +115,40 @@ class Driver:
             return result
         return None
 
+    def video(self, name: str, alias: str, *, text: str = DEFAULT_PROMPT, play: str | None = None,
+              key: str | None = None, **params: Any) -> JobResult | None:
+        """A video request followed through the dialect's video jobs to their end."""
+        with self.step(name) as step:
+            result = self.client.generate_video(alias, self.prompt(text, play), key=key, **params)
+            step.value["job"] = result.to_dict()
+            return result
+        return None
+
+    def video_content(self, name: str, job_id: str) -> None:
+        """Read a finished video's bytes through the dialect; keep their size and digest."""
+        with self.step(name) as step:
+            response = self.client.video_content(job_id)
+            self._keep_answer(step)
+            step.value["fetched"] = None if response.status_code != 200 else {
+                "size": len(response.content), "sha256": hashlib.sha256(response.content).hexdigest()}
+
+    def cancel(self, name: str, job_id: str, *, job_step: str) -> Answer | None:
+        """Cancel a job through the dialect's cancel route. The mocks attribute what the gateway
+        does for a job to the step that created it, so this step also keeps those requests of
+        `job_step` that came after that step ended (the upstream cancel among them)."""
+        job = self.recording.step(job_step)
+        known = {r.seq for r in job.upstream} if job is not None else set()
+        answer = None
+        with self.step(name) as step:
+            self.client.cancel(job_id)
+            answer = self._keep_answer(step)
+        if job is not None:
+            try:
+                step.upstream += [r for r in self.captures.for_token(job.token) if r.seq not in known]
+            except UpstreamUnavailable as exc:
+                step.error = step.error or f"captures unavailable: {exc}"
+        return answer
+
     def post_image(self, name: str, alias: str, *, play: str | None = None, at: str | None = None,
                    **params: Any) -> Answer | None:
         """One plain image request, not followed: where error surfacing is judged."""

@@ -7,15 +7,13 @@ import re
 import uuid
 
 from jsonschema import ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from harness.config._cassette import Cassette
-from harness.upstream.engine import MockUpstream, ParsedRequest, Provider, Reply
+from harness.upstream.engine import ParsedRequest, Provider, Reply, Task
 from harness.upstream.validation import missing_fields
 
 TASK_PATH = re.compile(r"^/api/v1/tasks/(?P<id>[^/]+)/?$")
+CANCEL_PATH = re.compile(r"^/api/v1/tasks/(?P<id>[^/]+)/cancel$")
 COMPATIBLE_PREFIX = "/compatible-mode/"
 # Paths that only accept `X-DashScope-Async: enable` (DashScope answers 403 AccessDenied otherwise).
 ASYNC_ONLY_PATHS = frozenset(
@@ -41,6 +39,15 @@ INVALID_PARAMETER = ("Required parameter(s) missing or invalid, please check the
 
 def request_id() -> str:
     return str(uuid.uuid4())
+
+
+def is_pending(task: Task) -> bool:
+    """Whether the task is still PENDING as far as its caller has seen: DashScope cancels only then."""
+    if task.served == 0:
+        return True
+    polls = task.cassette.polls
+    last = json.loads(polls[min(task.served, len(polls)) - 1].response_body)
+    return not task.canceled and last.get("output", {}).get("task_status") == "PENDING"
 
 
 class DashScope(Provider):
@@ -117,17 +124,14 @@ class DashScope(Provider):
                               "Current user api does not support asynchronous calls.", req.path)
         return None
 
-    def extra_routes(self, mock: MockUpstream) -> list[Route]:
-        async def cancel(request: Request) -> Response:
-            task = mock.get_task(request.path_params["task_id"])
-            if task is None or task.served > 0:
-                reply = self.error(
-                    400,
-                    "UnsupportedOperation",
-                    "Failed to cancel the task, please confirm if the task is in PENDING status.",
-                )
-                return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
-            task.canceled = True
-            return JSONResponse({"request_id": request_id()})
+    def cancel_id(self, method: str, path: str) -> str | None:
+        match = CANCEL_PATH.match(path)
+        return match["id"] if match and method == "POST" else None
 
-        return [Route("/api/v1/tasks/{task_id}/cancel", cancel, methods=["POST"])]
+    def cancel(self, task: Task | None) -> Reply:
+        """Only a PENDING task can be canceled (dashscope.md 3.2); the answer is a bare request_id."""
+        if task is None or not is_pending(task):
+            return self.error(400, "UnsupportedOperation",
+                              "Failed to cancel the task, please confirm if the task is in PENDING status.")
+        task.canceled = True
+        return Reply(200, json.dumps({"request_id": request_id()}).encode())

@@ -39,6 +39,7 @@ log = logging.getLogger("gwconf.upstream")
 HOP_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "date"}
 MAX_HANG_SECONDS = 120.0  # a "hang" fault still ends, so a run can never hang on the mock
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+FILE_TYPES = {".png": "image/png", ".mp4": "video/mp4"}  # what the provider files are served as
 
 
 @dataclass
@@ -95,6 +96,14 @@ class Provider:
 
     def poll_id(self, method: str, path: str) -> str | None:
         return None
+
+    def cancel_id(self, method: str, path: str) -> str | None:
+        """The task a request cancels, for providers whose cancel goes through `answer` (and is
+        captured like any request)."""
+        return None
+
+    def cancel(self, task: Task | None) -> Reply:  # pragma: no cover - overridden with cancel_id
+        raise NotImplementedError
 
     def model_of(self, req: ParsedRequest) -> str | None:
         return req.json().get("model")
@@ -196,7 +205,7 @@ class MockUpstream:
         path = self.files_dir / name
         if not path.is_file():
             return Response(status_code=404)
-        media = "image/png" if name.endswith(".png") else "application/octet-stream"
+        media = FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
         data = path.read_bytes()
         job = request.query_params.get(JOB_QUERY)
         if self.tag_results and job:
@@ -259,6 +268,12 @@ class MockUpstream:
         retired = self.validator.retired_route(req)
         if retired is not None:
             return retired, None, token, None
+        cancel_id = self.provider.cancel_id(req.method, req.path)
+        if cancel_id is not None:
+            with self._lock:
+                task = self.tasks.get(cancel_id)
+                reply = self.provider.cancel(task)
+            return reply, task.cassette if task else None, task.token if task else token, cancel_id
         task_id = self.provider.poll_id(req.method, req.path)
         if task_id is not None:
             with self._lock:
