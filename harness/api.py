@@ -50,7 +50,14 @@ from harness.checks._checklib import (
     short,
     submits,
 )
+from harness.checks._fates import ACCEPTED as PARAM_ACCEPTED
+from harness.checks._fates import ClientView
+from harness.checks._fates import classify as classify_fate
 from harness.checks._judge import Judgement
+from harness.checks._params import ENDPOINTS as PARAM_ENDPOINTS
+from harness.checks._params import Parameter, wire
+from harness.checks._params import plan as param_plan
+from harness.checks._params import routes_of as param_routes
 from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
 from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
@@ -70,6 +77,8 @@ __all__ = [
     "DASHSCOPE_TASK_SUBMIT_PATHS",
     "MAY",
     "MUST",
+    "PARAM_ACCEPTED",
+    "PARAM_ENDPOINTS",
     "PNG_SIGNATURE",
     "SCRUBBED_SECRET",
     "SHOULD",
@@ -93,6 +102,7 @@ __all__ = [
     "CapturedRequest",
     "CheckFailed",
     "CheckSkipped",
+    "ClientView",
     "Driver",
     "Fallback",
     "FallbackTarget",
@@ -101,12 +111,14 @@ __all__ = [
     "JobResult",
     "Judgement",
     "ModelRoute",
+    "Parameter",
     "Recording",
     "Step",
     "UpstreamUnavailable",
     "alias_step",
     "campaign",
     "check",
+    "classify_fate",
     "dashscope_content",
     "dashscope_parameters",
     "decode_b64",
@@ -118,10 +130,13 @@ __all__ = [
     "is_dashscope_task_image",
     "is_error_envelope",
     "json_object",
+    "param_plan",
+    "param_routes",
     "paths",
     "scenario",
     "schema_errors",
     "sha256_hex",
     "short",
     "submits",
+    "wire",
 ]
