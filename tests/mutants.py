@@ -585,3 +585,49 @@ mutant("legacy-prompt-body-on-multimodal",
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
 mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
                                 "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
+
+
+# -- a fate for every parameter (#12) -------------------------------------------------------------
+
+
+class DropsOpenAIBackground(ReferenceGateway):
+    """Forwards OpenAI image requests without `background`: a transparent image comes back opaque."""
+
+    def openai_body(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        body = super().openai_body(route, req)
+        body.pop("background", None)
+        return body
+
+
+class NestsSeedInExtraBody(ReferenceGateway):
+    """Puts `seed` under parameters.extra_body, where DashScope does not read it."""
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params = super().dashscope_parameters(req)
+        if "seed" in params:
+            params["extra_body"] = {"seed": params.pop("seed")}
+        return params
+
+
+class ReplicateIgnoresN(ReferenceGateway):
+    """Always asks Replicate for one output, whatever `n` asked for."""
+
+    async def replicate_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        req.n = 1
+        return await super().replicate_generate(route, req)
+
+
+class RefusesInputFidelity(ReferenceGateway):
+    """Refuses `input_fidelity` on edits with a 400 naming it, before any upstream call: loud, so
+    PARAM counts it as `refused` and passes."""
+
+    async def edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if "input_fidelity" in req.vendor:
+            raise GatewayError(400, "unsupported_parameter", "`input_fidelity` is not supported by this gateway")
+        return await super().edit(route, req)
+
+
+mutant("openai-background-dropped", {"PARAM-001", "PARAM-002"}, gateway=DropsOpenAIBackground)
+mutant("dashscope-seed-nested", {"PARAM-003", "PARAM-004", "PARAM-005", "EXTRA-005"}, gateway=NestsSeedInExtraBody)
+mutant("replicate-n-ignored", {"PARAM-007"}, gateway=ReplicateIgnoresN)
+mutant("input-fidelity-refused-loudly", set(), gateway=RefusesInputFidelity)
