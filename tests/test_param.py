@@ -144,6 +144,7 @@ def capture(parameters: dict[str, Any], path: str = "/api/v1/services/aigc/multi
     ([], OK, "dropped"),
     ([], ClientView(False, True, "400", '{"error": {"message": "size is not supported"}}'), "refused"),
     ([], ClientView(False, True, "400", '{"error": {"message": "bad request"}}'), "failed"),
+    ([], ClientView(False, True, "404", '{"error": {"message": "no route for sizes"}}'), "failed"),
     ([], ClientView(False, False, "500", "boom"), "failed"),
 ])
 def test_classification(upstream: list[CapturedRequest], client: ClientView, fate: str) -> None:

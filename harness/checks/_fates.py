@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +57,11 @@ def text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def names(message: str, name: str) -> bool:
+    """The message names the parameter as a word (`n` is not named by "no route")."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message) is not None
+
+
 def dig(body: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
     for part in path:
         if not isinstance(body, dict) or part not in body:
@@ -94,8 +100,9 @@ def arrival(param: Parameter, record: CapturedRequest) -> tuple[str, str]:
     buried = [(p, v) for p, v in places(body, param.path[-1]) if root is None or p != root + param.path]
     if buried:
         path, value = buried[0]
-        return "altered", (f"{'.'.join(path)} = {text(value)} on {record.method} {record.path}, where "
-                           f"{endpoint.provider} does not read it")
+        where = ("where it does not read it" if root is not None
+                 else f"not {endpoint.route}, where it reads {endpoint.name} parameters")
+        return "altered", f"{'.'.join(path)} = {text(value)} on {record.method} {record.path}, {where}"
     if root is None:
         return "dropped", f"absent; the request went to {record.method} {record.path}, not {endpoint.route}"
     return "dropped", f"absent from {record.method} {record.path}"
@@ -108,7 +115,7 @@ def classify(param: Parameter, alias: str, upstream: list[CapturedRequest], clie
     if sent:
         fates = [arrival(param, r) for r in sent]
         fate, arrived = max(fates, key=lambda f: SEVERITY[f[0]])
-    elif client.refused and (param.path[-1] in client.text or param.client_field in client.text):
+    elif client.refused and (names(client.text, param.path[-1]) or names(client.text, param.client_field)):
         fate, arrived = "refused", f"nothing upstream; the client got {client.summary}"
     elif client.succeeded:
         fate, arrived = "dropped", f"nothing reached {endpoint.provider}, yet the client got {client.summary}"
