@@ -121,5 +121,5 @@ def classify(param: Parameter, alias: str, upstream: list[CapturedRequest], clie
         fate, arrived = "dropped", f"nothing reached {endpoint.provider}, yet the client got {client.summary}"
     else:
         fate, arrived = "failed", f"nothing reached {endpoint.provider}; the client got {client.summary}"
-    return Fate(endpoint.provider, endpoint.name, alias, param.name, param.client_value, fate, arrived,
-                endpoint.check_id)
+    sent = wire(param.client_value) if endpoint.client == "multipart" else param.client_value
+    return Fate(endpoint.provider, endpoint.name, alias, param.name, sent, fate, arrived, endpoint.check_id)
