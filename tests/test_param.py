@@ -39,7 +39,7 @@ REQUIRED = {
     "PARAM-005": {"size", "n", "seed", "negative_prompt", "prompt_extend", "watermark"},
     "PARAM-006": {"translation_options"} | {f"translation_options.{m}" for m in
                                             ("source_lang", "target_lang", "terms", "tm_list", "domains")},
-    "PARAM-007": {"num_outputs", "output_format"},
+    "PARAM-007": {"num_outputs", "output_format", "seed", "aspect_ratio", "output_quality", "num_inference_steps"},
 }
 
 
