@@ -53,7 +53,14 @@ from harness.checks._checklib import (
     short,
     submits,
 )
+from harness.checks._fates import ACCEPTED as PARAM_ACCEPTED
+from harness.checks._fates import ClientView
+from harness.checks._fates import classify as classify_fate
 from harness.checks._judge import Judgement
+from harness.checks._params import ENDPOINTS as PARAM_ENDPOINTS
+from harness.checks._params import Parameter, wire
+from harness.checks._params import plan as param_plan
+from harness.checks._params import routes_of as param_routes
 from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
 from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
@@ -73,6 +80,8 @@ __all__ = [
     "DASHSCOPE_TASK_SUBMIT_PATHS",
     "MAY",
     "MUST",
+    "PARAM_ACCEPTED",
+    "PARAM_ENDPOINTS",
     "PNG_SIGNATURE",
     "SCRUBBED_SECRET",
     "SHOULD",
@@ -97,6 +106,7 @@ __all__ = [
     "CapturedRequest",
     "CheckFailed",
     "CheckSkipped",
+    "ClientView",
     "Driver",
     "Fallback",
     "FallbackTarget",
@@ -105,6 +115,7 @@ __all__ = [
     "JobResult",
     "Judgement",
     "ModelRoute",
+    "Parameter",
     "Recording",
     "Step",
     "UpstreamUnavailable",
@@ -112,6 +123,7 @@ __all__ = [
     "campaign",
     "carries_mark",
     "check",
+    "classify_fate",
     "dashscope_content",
     "dashscope_parameters",
     "decode_b64",
@@ -124,6 +136,8 @@ __all__ = [
     "is_dashscope_task_image",
     "is_error_envelope",
     "json_object",
+    "param_plan",
+    "param_routes",
     "paths",
     "placeholder_credential",
     "scenario",
@@ -131,4 +145,5 @@ __all__ = [
     "sha256_hex",
     "short",
     "submits",
+    "wire",
 ]

@@ -1,4 +1,12 @@
-"""EXTRA: vendor fields outside the OpenAI schema reach the provider, or are refused loudly."""
+"""EXTRA: vendor fields outside the OpenAI schema reach the provider, or are refused loudly.
+
+EXTRA is for what is not a documented parameter: an unknown vendor field must be forwarded or
+refused, never dropped (EXTRA-006), and the nested `parameters` object (EXTRA-008). The documented
+parameters of every provider endpoint (OpenAI image options, DashScope `parameters.*`, Qwen-MT
+`translation_options` and each member, Replicate input) are judged one by one, through every
+alias, by PARAM (suites/param.py), which also records each one's fate in run.json; EXTRA-001 to
+EXTRA-005 and EXTRA-007 stay as quick probes of the same fields.
+"""
 
 from __future__ import annotations
 

@@ -242,13 +242,15 @@ UNFOLLOWABLE = {"ASYNC-001", "ASYNC-002", "ASYNC-004", "ASYNC-006", "ASYNC-007",
 NEVER_PLAYED_ERRORS = {f"ERR-{n:03d}" for n in range(1, 16) if n not in (11, 14)}
 FALLBACK_LEGS = {"FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004"}
 VENDOR_FIELDS = {"EXTRA-002", "EXTRA-003", "EXTRA-004", "EXTRA-005", "EXTRA-006", "EXTRA-008"}
+# The PARAM checks of the three DashScope image endpoints (sync, task API, edit).
+DASHSCOPE_PARAMS = {"PARAM-003", "PARAM-004", "PARAM-005"}
 
 # Routing DashScope images to chat also breaks every error scenario on the image route and the
 # DashScope leg of the fallback chain.
 mutant("image-model-routed-to-chat", {
     "MAP-001", "MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", *VENDOR_FIELDS,
     "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", *FALLBACK_LEGS, "FALLBACK-005",
-    "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS}, gateway=ImageToChat)
+    "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS, "PARAM-003", "PARAM-004"}, gateway=ImageToChat)
 # Rejected before a task exists, the failure scenarios are never played: their checks cannot pass.
 mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007",
                                 "ASYNC-010", "ASYNC-011", "ERR-015", "VIDEO-001", "VIDEO-004", "VIDEO-005",
@@ -260,28 +262,28 @@ mutant("job-id-dropped", UNFOLLOWABLE | {"ERR-015", "FALLBACK-001", "FALLBACK-00
 mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012", "VIDEO-008"},
        gateway=FailedAsSuccess)
 mutant("never-finishing-task-hangs", {"ASYNC-005", "VIDEO-009"}, gateway=NeverGivesUp)
-mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007"}, gateway=StripsChatExtras)
-mutant("vendor-parameters-dropped", VENDOR_FIELDS, gateway=DropsVendorParams)
+mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007", "PARAM-006"}, gateway=StripsChatExtras)
+mutant("vendor-parameters-dropped", VENDOR_FIELDS | DASHSCOPE_PARAMS, gateway=DropsVendorParams)
 mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
                                "NORM-005", "NORM-006", "NORM-007", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003"},
        gateway=RawDashScopeShape)
 mutant("b64-json-ignored", {"NORM-002"}, gateway=IgnoresB64)
 mutant("image-bytes-reencoded", {"ASYNC-007", "NORM-002", "VIDEO-006"}, gateway=CorruptsImageBytes)
 # The fallback leg to DashScope converts size and n through the same steps.
-mutant("size-not-converted", {"NORM-003", "FALLBACK-004", "VIDEO-002", "VIDEO-004", "VIDEO-005", "VIDEO-006"},
-       gateway=SizeNotConverted)
-mutant("n-ignored", {"NORM-004", "FALLBACK-004"}, gateway=IgnoresN)
+mutant("size-not-converted", {"NORM-003", "FALLBACK-004", "VIDEO-002", "VIDEO-004", "VIDEO-005", "VIDEO-006",
+                              *DASHSCOPE_PARAMS}, gateway=SizeNotConverted)
+mutant("n-ignored", {"NORM-004", "FALLBACK-004", *DASHSCOPE_PARAMS}, gateway=IgnoresN)
 mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
 mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
                                         "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
                                         "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010", "ASYNC-012",
-                                        *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006"},
+                                        *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006", "PARAM-004"},
        gateway=AliasAsUpstreamModel)
-mutant("openai-edit-sent-as-generation", {"MAP-010"}, gateway=OpenAIEditAsGeneration)
+mutant("openai-edit-sent-as-generation", {"MAP-010", "PARAM-002"}, gateway=OpenAIEditAsGeneration)
 mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
 mutant("finished-job-forgotten", {"ASYNC-006", "ERR-015", "VIDEO-006"}, app=ForgetsFinishedJobs)
-mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006"},
+mutant("chat-sent-to-image-route", {"EXTRA-001", "EXTRA-007", "MAP-009", "NORM-006", "PARAM-006"},
        gateway=ChatToWrongEndpoint)
 
 
@@ -896,3 +898,48 @@ mutant("unknown-video-asked-public-host", {"VIDEO-010"}, app=UnknownVideoAskedPu
 mutant("image-to-video-frame-dropped", {"VIDEO-011"}, gateway=ImageToVideoFrameDropped)
 mutant("cancel-local-only", {"VIDEO-012"}, gateway=CancelsLocallyOnly)
 mutant("cancel-forgotten", {"VIDEO-012"}, app=CancelForgotten)
+
+# -- a fate for every parameter (#12) -------------------------------------------------------------
+
+
+class DropsOpenAIBackground(ReferenceGateway):
+    """Forwards OpenAI image requests without `background`: a transparent image comes back opaque."""
+
+    def openai_body(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        body = super().openai_body(route, req)
+        body.pop("background", None)
+        return body
+
+
+class NestsSeedInExtraBody(ReferenceGateway):
+    """Puts `seed` under parameters.extra_body, where DashScope does not read it."""
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params = super().dashscope_parameters(req)
+        if "seed" in params:
+            params["extra_body"] = {"seed": params.pop("seed")}
+        return params
+
+
+class ReplicateIgnoresN(ReferenceGateway):
+    """Always asks Replicate for one output, whatever `n` asked for."""
+
+    async def replicate_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        req.n = 1
+        return await super().replicate_generate(route, req)
+
+
+class RefusesInputFidelity(ReferenceGateway):
+    """Refuses `input_fidelity` on edits with a 400 naming it, before any upstream call: loud, so
+    PARAM counts it as `refused` and passes."""
+
+    async def edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if "input_fidelity" in req.vendor:
+            raise GatewayError(400, "unsupported_parameter", "`input_fidelity` is not supported by this gateway")
+        return await super().edit(route, req)
+
+
+mutant("openai-background-dropped", {"PARAM-001", "PARAM-002"}, gateway=DropsOpenAIBackground)
+mutant("dashscope-seed-nested", {*DASHSCOPE_PARAMS, "EXTRA-005"}, gateway=NestsSeedInExtraBody)
+mutant("replicate-n-ignored", {"PARAM-007"}, gateway=ReplicateIgnoresN)
+mutant("input-fidelity-refused-loudly", set(), gateway=RefusesInputFidelity)

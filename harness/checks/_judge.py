@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from harness.checks._registry import MUST, Check
 from harness.config._profile import CAPABILITIES, GatewayProfile, ModelRoute
@@ -34,6 +34,7 @@ class Judgement:
         self.profile = profile
         self.facts = facts
         self.read: set[str] | None = set()  # the steps the check looked at (None: all of them)
+        self.fates: list[dict[str, Any]] = []  # PARAM: what became of each parameter judged
         self.evidence = Evidence(exchanges=recording.exchanges, upstream=recording.upstream,
                                  notes=list(recording.notes),
                                  rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}",
@@ -154,6 +155,10 @@ class Judgement:
     def note(self, text: str) -> None:
         self.evidence.notes.append(text)
 
+    def record_fate(self, fate: dict[str, Any]) -> None:
+        """Keep a parameter's fate (run.json `parameter_fates`), whatever the verdict."""
+        self.fates.append(fate)
+
 
 def unmet_need(check: Check, profile: GatewayProfile, facts: RunFacts) -> str | None:
     """Why the profile does not claim what the check needs, or None when it does."""
@@ -204,4 +209,5 @@ def judge_check(check: Check, recording: Recording, profile: GatewayProfile, fac
     if outcome.outcome == "skip":
         return skipped(check, outcome.message)
     outcome.evidence = t.passing_evidence() if outcome.outcome == "pass" else t.evidence
+    outcome.fates = t.fates
     return outcome

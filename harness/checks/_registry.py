@@ -22,6 +22,7 @@ CATEGORIES = {
     "MAP": "model-ID mapping",
     "ASYNC": "async job surfacing",
     "EXTRA": "extra_body pass-through",
+    "PARAM": "documented parameters",
     "NORM": "response normalization",
     "ERR": "error surfacing",
     "FALLBACK": "fallback chains",

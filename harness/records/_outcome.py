@@ -144,10 +144,13 @@ class Outcome:
     message: str = ""
     spec: str = ""
     evidence: Evidence = field(default_factory=Evidence)
+    fates: list[dict[str, Any]] = field(default_factory=list)  # PARAM checks: each parameter's fate
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evidence"] = self.evidence.to_dict()
+        if not self.fates:
+            del data["fates"]
         return data
 
     @classmethod

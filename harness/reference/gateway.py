@@ -24,6 +24,8 @@ OPENAI_IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_forma
                                  "style", "user", "background", "output_format",
                                  "output_compression", "moderation", "stream", "partial_images"})
 DASHSCOPE_VENDOR_FIELDS = frozenset({"prompt_extend", "watermark", "negative_prompt", "seed"})
+# The types DashScope reads them as: a multipart edit carries every field as a string.
+DASHSCOPE_VENDOR_TYPES: dict[str, type] = {"prompt_extend": bool, "watermark": bool, "seed": int}
 # The reference uses the task API for the models that speak nothing else.
 DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
 DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
@@ -314,7 +316,7 @@ class ReferenceGateway:
         if unknown:
             raise GatewayError(400, "unsupported_parameter",
                                f"parameter(s) not supported for this model: {sorted(unknown)}")
-        params.update({k: v for k, v in req.vendor.items() if k in DASHSCOPE_VENDOR_FIELDS})
+        params.update({k: vendor_value(k, v) for k, v in req.vendor.items() if k in DASHSCOPE_VENDOR_FIELDS})
         return params
 
     async def dashscope_generate(self, route: Route, req: ImageRequest) -> list[str]:
@@ -402,8 +404,10 @@ class ReferenceGateway:
 
     async def replicate_generate(self, route: Route, req: ImageRequest) -> list[str]:
         owner_name = route.upstream_model.split(":")[0]
-        body = {"input": {"prompt": req.prompt, "num_outputs": req.n, "output_format": "png",
-                          **req.vendor}}
+        # OpenAI's output_format names jpeg what flux calls jpg; the others are the same words.
+        output_format = req.openai_body.get("output_format") or "png"
+        body = {"input": {"prompt": req.prompt, "num_outputs": req.n,
+                          "output_format": "jpg" if output_format == "jpeg" else output_format, **req.vendor}}
         created = await self.call("replicate", "POST", f"/v1/models/{owner_name}/predictions",
                                   json=body)
         prediction = await self.poll_replicate(created)
@@ -468,6 +472,22 @@ class ReferenceGateway:
         if route.provider == "openai":
             return await self.call("openai", "POST", "/v1/chat/completions", json=upstream_body)
         raise GatewayError(400, "unsupported_model", f"{route.alias} does not support chat")
+
+
+def vendor_value(name: str, value: Any) -> Any:
+    """A DashScope vendor field as DashScope reads it: a multipart form's "true" or "42" becomes
+    the boolean or integer the client meant (the OpenAI SDK writes booleans as "true"/"false")."""
+    kind = DASHSCOPE_VENDOR_TYPES.get(name)
+    if kind is None or not isinstance(value, str):
+        return value
+    if kind is bool:
+        if value.lower() not in ("true", "false"):
+            raise GatewayError(400, "invalid_parameter", f"`{name}` must be true or false")
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise GatewayError(400, "invalid_parameter", f"`{name}` must be an integer") from exc
 
 
 def provider_reason(body: Any) -> tuple[str | None, str | None]:

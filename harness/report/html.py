@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from harness.checks._registry import CATEGORIES
 from harness.records._outcome import OUTCOMES
+from harness.report.fates import cell_class, fate_matrix, fate_tables
 
 HTML_BODY_LIMIT = 4_000  # at most this many characters of one body on the page
 PAGE_BUDGET = 120_000  # characters of bodies per page, shared out over every body shown
@@ -98,6 +99,7 @@ def environment(autoescape: bool = True) -> Environment:
                        clip=clip, xml=xml_text, md=md_text)
     env.globals.update(OUTCOMES=OUTCOMES, CATEGORIES=CATEGORIES, GLYPHS=GLYPHS,
                        categories_of=categories_of, failing=failing)
+    env.globals.update(fate_tables=fate_tables, fate_matrix=fate_matrix, fate_class=cell_class)
     return env
 
 

@@ -84,6 +84,7 @@ def build_run(outcomes: list[Outcome], *, run_id: str, started_at: str, finished
         "options": options or {},
         "summary": summarize(outcomes, client_requests),
         "checks": [o.to_dict() for o in outcomes],
+        "parameter_fates": [fate for o in outcomes for fate in o.fates],
     }
     clean = scrub_data(document, secrets)
     assert isinstance(clean, dict)
