@@ -114,6 +114,9 @@ class GatewayProfile:
     description: str = ""
     key_model: str = ""  # how the gateway authenticates clients, in its own words
     egress_observable: bool = True  # the gateway sends outbound calls through HTTP(S)_PROXY
+    # The header with which a client makes a repeated submission return the first one's job
+    # (declared idempotency keys); None: every submission is a job of its own.
+    idempotency_header: str | None = None
     mode: str = "mocked"  # one of MODES
     digest: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -210,6 +213,7 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
         description=data.get("description", ""),
         key_model=data.get("key_model", ""),
         egress_observable=bool(data.get("egress_observable", True)),
+        idempotency_header=data.get("idempotency_header"),
         mode=data.get("mode", "mocked"),
         digest=digest,
         raw=data,
