@@ -82,10 +82,21 @@ def follow_a_task_asking_b64(s: Driver) -> None:
     fetch_first(s, one_job(s, task_route_of(s), "image-async", response_format="b64_json"))
 
 
+# provider -> (step, cassette): a job whose provider fails behind it, for the providers that have
+# no task of their own (OpenAI answers images synchronously; Replicate can fail the create).
+PROVIDER_JOB_FAULTS = {"openai": ("openai job error-500", "error-500"),
+                       "replicate": ("replicate job error-500", "error-500")}
+
+
 @scenario("task-fails")
 def submit_a_task_that_fails(s: Driver) -> None:
-    """A DashScope task the provider ends as FAILED (DataInspectionFailed)."""
+    """A DashScope task the provider ends as FAILED (DataInspectionFailed), and a job on OpenAI's
+    and Replicate's image alias whose provider answers 500."""
     one_job(s, task_route_of(s), "image-async-failed")
+    for provider, (step, play) in PROVIDER_JOB_FAULTS.items():
+        route = s.profile.route_for(provider, "image.generate")
+        if route is not None:
+            s.generate(step, route.alias, play=play)
 
 
 @scenario("task-never-ends")
@@ -171,15 +182,21 @@ def task_reaches_success_with_data(t: Judgement) -> None:
 
 @check("ASYNC-003", MUST, needs="image.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="task-fails")
 def failed_task_surfaces_as_failure(t: Judgement) -> None:
-    """An upstream FAILED task surfaces as a failure, never as success with missing data."""
-    task_route(t)
-    result = played(t, "image-async-failed")
-    submit_ok = result.submit is not None and result.submit.status_code < 400
-    t.expect(result.status in ("failed", "canceled", "expired") or not submit_ok,
-             "A FAILED upstream task must reach the client as a failed job or an error.",
-             "job status failed, or an HTTP error", describe(result))
-    t.expect(not result.data or result.status != "succeeded",
-             "A FAILED task must not be reported as success.", "no success", describe(result))
+    """An upstream failure behind a job (a DashScope FAILED task, an OpenAI or Replicate 500)
+    surfaces as a failure, never as success with missing data; judged per provider routed."""
+    judged = [(JOB, "image-async-failed")] if any(is_dashscope_task_image(r) for r in t.profile.models) else []
+    judged += [PROVIDER_JOB_FAULTS[p] for p in PROVIDER_JOB_FAULTS if t.profile.route_for(p, "image.generate")]
+    if not judged:
+        task_route(t)  # skips: nothing of this scenario applies to the profile
+    for step, play in judged:
+        result = t.job(step, bounded=True)
+        t.expect_played(step, play, describe(result))
+        submit_ok = result.submit is not None and result.submit.status_code < 400
+        t.expect(result.status in ("failed", "canceled", "expired") or not submit_ok,
+                 f"A provider failure ({step}) must reach the client as a failed job or an error.",
+                 "job status failed, or an HTTP error", describe(result))
+        t.expect(not result.data or result.status != "succeeded",
+                 f"A provider failure ({step}) must not be reported as success.", "no success", describe(result))
 
 
 @check("ASYNC-004", MUST, needs="image.generate", spec=SPEC_DASHSCOPE_ERRORS, scenario="task-fails")

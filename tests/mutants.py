@@ -482,8 +482,9 @@ mutant("calls-public-host", {"MAP-011"}, gateway=CallsPublicHost)
 mutant("raw-provider-error-passed-through", {"ERR-001", "ERR-002", "ERR-003", "ERR-004", "ERR-005", "ERR-006",
                                              "ERR-011", "FALLBACK-005", "FUZZ-002"}, gateway=RawErrorPassthrough)
 # Success on a provider fault also hides failed and never-finishing tasks, and stops fallbacks.
-# A content refusal (a FAILED task, a flagged prediction) is a 4xx, so it still surfaces.
-mutant("200-on-upstream-500", {"ASYNC-005", "ASYNC-012", "ERR-005", "ERR-006",
+# A content refusal (a FAILED task, a flagged prediction) is a 4xx, so it still surfaces; an
+# OpenAI or Replicate 500 behind a job does not (ASYNC-003).
+mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-005", "ASYNC-012", "ERR-005", "ERR-006",
                                "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "ERR-015",
                                "FALLBACK-002", "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},
        gateway=SuccessOnUpstreamFault)
@@ -588,7 +589,8 @@ mutant("legacy-prompt-body-on-multimodal",
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
 # OpenAI's own fault plays (ERR) never reach a model OpenAI has retired.
 mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
-                                "FALLBACK-006", *NEVER_PLAYED_ERRORS - {"ERR-015"}}, gateway=StaleOpenAIModelMap)
+                                "FALLBACK-006", "ASYNC-003", *NEVER_PLAYED_ERRORS - {"ERR-015"}},
+       gateway=StaleOpenAIModelMap)
 
 
 # -- right verdicts (#11): every provider's faults, duplicates, levels, items, check holes ---------
@@ -748,9 +750,9 @@ class BooleansAsIntegers(ReferenceGateway):
 
 
 # OpenAI is the fallback chain's first target: an empty success there also stops the chain.
-mutant("openai-5xx-as-200-empty", {"ERR-005", "ERR-006", "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012",
-                                   "ERR-013", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},
-       gateway=OpenAIFaultAsEmptySuccess)
+mutant("openai-5xx-as-200-empty", {"ASYNC-003", "ERR-005", "ERR-006", "ERR-007", "ERR-008", "ERR-009", "ERR-010",
+                                   "ERR-012", "ERR-013", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004",
+                                   "FALLBACK-005"}, gateway=OpenAIFaultAsEmptySuccess)
 mutant("job-ids-from-prompt", {"ASYNC-013", "MAP-004", "MAP-010"}, app=JobIdsFromPrompt)
 mutant("repeats-served-from-cache", {"ASYNC-013"}, gateway=ServesRepeatsFromCache)
 mutant("repeats-refused", {"ASYNC-013"}, app=RefusesRepeats)
@@ -762,3 +764,26 @@ mutant("unknown-model-fails-anonymously", {"MAP-007"}, app=UnknownModelFailsAnon
 mutant("generic-internal-error", {"ERR-012", "ERR-015", "FALLBACK-005"}, gateway=GenericInternalError)
 mutant("edit-image-altered-same-size", {"MAP-010"}, gateway=AltersEditImage)
 mutant("booleans-as-integers", {"EXTRA-002", "EXTRA-003", "EXTRA-008"}, gateway=BooleansAsIntegers)
+
+
+class EditWithGenerationModel(ReferenceGateway):
+    """Sends a DashScope edit with the image and the instruction, but to the generation model."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        generator = next(r for r in self.config.models if r.provider == "dashscope"
+                         and r.capability == "image.generate" and r.upstream_model != route.upstream_model)
+        return await super().dashscope_edit(Route(route.alias, route.provider, generator.upstream_model,
+                                                  route.capability, route.region), req)
+
+
+class UnknownModelPlainText(GatewayApp):
+    """Refuses an unknown model with a 404 whose body is plain text, not an error envelope."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code == "model_not_found":
+            return Response(exc.message, status_code=404, media_type="text/plain")
+        return await super().on_error(request, exc)
+
+
+mutant("edit-sent-to-generation-model", {"MAP-004"}, gateway=EditWithGenerationModel)
+mutant("unknown-model-refused-in-plain-text", {"MAP-007", "FUZZ-002"}, app=UnknownModelPlainText)
