@@ -40,12 +40,13 @@ EXPECTED_CLASS = {
     "fault-malformed": "5xx",
 }
 # provider -> fault -> the provider's own cassette that plays it (Replicate answers a bad
-# request with 422 and has no 403, 503 or transport-fault cassettes).
+# request with 422; no 403 or 503 body of its is documented, so it has no cassette for them).
 PROVIDER_PLAYS: dict[str, dict[str, str]] = {
     "dashscope": {play: play for play in EXPECTED_CLASS},
     "openai": {play: play for play in EXPECTED_CLASS},
     "replicate": {"error-400": "error-422", "error-401": "error-401", "error-429": "error-429",
-                  "error-500": "error-500"},
+                  "error-500": "error-500", "fault-hang": "fault-hang", "fault-drop": "fault-drop",
+                  "fault-malformed": "fault-malformed"},
 }
 # provider -> cassette -> the provider's own code or message, as its cassette answers it
 # (cassettes/<provider>/<play>.yaml). A generic "internal error" is none of these.
