@@ -27,6 +27,7 @@ from harness.api import (
     check,
     dashscope_parameters,
     describe,
+    exactly_equal,
     failure_text,
     is_dashscope_sync_image,
     scenario,
@@ -102,7 +103,7 @@ def vendor_parameter_arrives(t: Judgement, name: str, value: Any) -> None:
         t.note(f"the gateway refused `{name}` loudly")
         return
     got = [dashscope_parameters(r).get(name, "<absent>") for r in sent]
-    t.expect(got and all(g == value for g in got),
+    t.expect(got and all(exactly_equal(g, value) for g in got),
              f"`{name}` must reach DashScope as parameters.{name}, or be refused with a 4xx.",
              f"parameters.{name} = {value!r}", f"parameters.{name} = {short(got)}")
 
@@ -113,32 +114,48 @@ def translation_options_arrive_unchanged(t: Judgement) -> None:
     chat_route(t, QWEN_MT, "qwen-mt")
     t.answer("translation")
     found, value = upstream_chat_field(t, "translation", "translation_options")
-    t.expect(found and value == TRANSLATION_OPTIONS,
+    t.expect(found and exactly_equal(value, TRANSLATION_OPTIONS),
              "translation_options must arrive at DashScope exactly as the client sent them.",
              short(TRANSLATION_OPTIONS), short(value) if found else "absent")
 
 
-@check("EXTRA-002", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+@check("EXTRA-002", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
 def prompt_extend_reaches_parameters(t: Judgement) -> None:
-    """`prompt_extend` reaches DashScope's parameters (or is refused loudly)."""
+    """`prompt_extend` reaches DashScope's parameters unchanged, type included (or is refused loudly).
+
+    Rests on the Qwen-Image API reference (spec), "Parameters":
+    `prompt_extend` (parameters, bool, default true: "rewrites the positive prompt"). A documented parameter
+    the gateway drops or alters silently gives the user an image other than the one asked for."""
     vendor_parameter_arrives(t, "prompt_extend", False)
 
 
-@check("EXTRA-003", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+@check("EXTRA-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
 def watermark_reaches_parameters(t: Judgement) -> None:
-    """`watermark` reaches DashScope's parameters (or is refused loudly)."""
+    """`watermark` reaches DashScope's parameters unchanged, type included (or is refused loudly).
+
+    Rests on the Qwen-Image API reference (spec), "Parameters":
+    `watermark` (parameters, bool, default false: the "Qwen-Image" mark). A documented parameter
+    the gateway drops or alters silently gives the user an image other than the one asked for."""
     vendor_parameter_arrives(t, "watermark", True)
 
 
-@check("EXTRA-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+@check("EXTRA-004", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
 def negative_prompt_reaches_parameters(t: Judgement) -> None:
-    """`negative_prompt` reaches DashScope's parameters (or is refused loudly)."""
+    """`negative_prompt` reaches DashScope's parameters unchanged, type included (or is refused loudly).
+
+    Rests on the Qwen-Image API reference (spec), "Parameters":
+    `negative_prompt` (parameters, string of at most 500 characters). A documented parameter
+    the gateway drops or alters silently gives the user an image other than the one asked for."""
     vendor_parameter_arrives(t, "negative_prompt", "blurry, low quality")
 
 
-@check("EXTRA-005", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
+@check("EXTRA-005", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario=PARAMETERS_SCENARIO)
 def seed_reaches_parameters(t: Judgement) -> None:
-    """`seed` reaches DashScope's parameters (or is refused loudly)."""
+    """`seed` reaches DashScope's parameters unchanged, type included (or is refused loudly).
+
+    Rests on the Qwen-Image API reference (spec), "Parameters":
+    `seed` (parameters, int 0..2147483647). A documented parameter
+    the gateway drops or alters silently gives the user an image other than the one asked for."""
     vendor_parameter_arrives(t, "seed", 424242)
 
 
@@ -155,13 +172,17 @@ def unknown_vendor_field_is_not_silently_dropped(t: Judgement) -> None:
              f"{describe(result)}; field {'forwarded' if forwarded else 'dropped'}")
 
 
-@check("EXTRA-007", SHOULD, needs="chat", spec=SPEC_DASHSCOPE_COMPAT, scenario="dashscope-chat-vendor-fields")
+@check("EXTRA-007", MUST, needs="chat", spec=SPEC_DASHSCOPE_COMPAT, scenario="dashscope-chat-vendor-fields")
 def chat_vendor_fields_arrive(t: Judgement) -> None:
-    """DashScope chat fields (`enable_thinking`, `enable_search`) reach the upstream."""
+    """DashScope chat fields (`enable_thinking`, `enable_search`) reach the upstream unchanged.
+
+    Rests on DashScope's OpenAI compatibility page (spec): "This parameter is not a standard
+    OpenAI parameter ... with the Node.js SDK or HTTP, pass it as a top-level parameter" (both
+    fields are documented there, bool). Dropping one silently changes what the model does."""
     chat_route(t, QWEN_CHAT, "qwen")
     t.answer("thinking-search")
     got = {name: upstream_chat_field(t, "thinking-search", name) for name in ("enable_thinking", "enable_search")}
-    t.expect(got["enable_thinking"] == (True, False) and got["enable_search"] == (True, True),
+    t.expect(exactly_equal(got["enable_thinking"], (True, False)) and exactly_equal(got["enable_search"], (True, True)),
              "enable_thinking and enable_search must reach DashScope unchanged.",
              "enable_thinking=false, enable_search=true",
              ", ".join(f"{k}={v[1] if v[0] else 'absent'}" for k, v in got.items()))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+
 from harness.api import (
     MUST,
     SHOULD,
+    SPEC_DASHSCOPE_ERRORS,
     SPEC_DASHSCOPE_TASKS,
     SPEC_JOBS,
     SPEC_QWEN_IMAGE_ASYNC,
@@ -13,15 +16,19 @@ from harness.api import (
     JobResult,
     Judgement,
     ModelRoute,
+    UpstreamUnavailable,
     check,
     decode_b64,
     describe,
     failure_text,
     is_dashscope_task_image,
     json_object,
+    paths,
+    reads_as_server_fault,
     scenario,
     sha256_hex,
     short,
+    submits,
 )
 
 JOB = "job"  # the one generate step of each job scenario
@@ -77,10 +84,21 @@ def follow_a_task_asking_b64(s: Driver) -> None:
     fetch_first(s, one_job(s, task_route_of(s), "image-async", response_format="b64_json"))
 
 
+# provider -> (step, cassette): a job whose provider fails behind it, for the providers that have
+# no task of their own (OpenAI answers images synchronously; Replicate can fail the create).
+PROVIDER_JOB_FAULTS = {"openai": ("openai job error-500", "error-500"),
+                       "replicate": ("replicate job error-500", "error-500")}
+
+
 @scenario("task-fails")
 def submit_a_task_that_fails(s: Driver) -> None:
-    """A DashScope task the provider ends as FAILED (DataInspectionFailed)."""
+    """A DashScope task the provider ends as FAILED (DataInspectionFailed), and a job on OpenAI's
+    and Replicate's image alias whose provider answers 500."""
     one_job(s, task_route_of(s), "image-async-failed")
+    for provider, (step, play) in PROVIDER_JOB_FAULTS.items():
+        route = s.profile.route_for(provider, "image.generate")
+        if route is not None:
+            s.generate(step, route.alias, play=play)
 
 
 @scenario("task-never-ends")
@@ -166,25 +184,40 @@ def task_reaches_success_with_data(t: Judgement) -> None:
 
 @check("ASYNC-003", MUST, needs="image.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="task-fails")
 def failed_task_surfaces_as_failure(t: Judgement) -> None:
-    """An upstream FAILED task surfaces as a failure, never as success with missing data."""
+    """An upstream failure behind a job (a DashScope FAILED task, an OpenAI or Replicate 500)
+    surfaces as a failure, never as success with missing data; judged per provider routed."""
+    judged = [(JOB, "image-async-failed")] if any(is_dashscope_task_image(r) for r in t.profile.models) else []
+    judged += [PROVIDER_JOB_FAULTS[p] for p in PROVIDER_JOB_FAULTS if t.profile.route_for(p, "image.generate")]
+    if not judged:
+        task_route(t)  # skips: nothing of this scenario applies to the profile
+    for step, play in judged:
+        result = t.job(step, bounded=True)
+        t.expect_played(step, play, describe(result))
+        submit_ok = result.submit is not None and result.submit.status_code < 400
+        t.expect(result.status in ("failed", "canceled", "expired") or not submit_ok,
+                 f"A provider failure ({step}) must reach the client as a failed job or an error.",
+                 "job status failed, or an HTTP error", describe(result))
+        t.expect(not result.data or result.status != "succeeded",
+                 f"A provider failure ({step}) must not be reported as success.", "no success", describe(result))
+
+
+@check("ASYNC-004", MUST, needs="image.generate", spec=SPEC_DASHSCOPE_ERRORS, scenario="task-fails")
+def failed_task_carries_provider_reason(t: Judgement) -> None:
+    """A FAILED task's provider code or message reaches the client, and a content-policy failure
+    does not read as a server fault.
+
+    Rests on the DashScope error-code page (spec): "400 DataInspectionFailed: Input or output data
+    may contain inappropriate content", a client-side cause (HTTP 400), and on the task API
+    (manage-asynchronous-tasks), whose FAILED task carries `code` and `message`."""
     task_route(t)
     result = played(t, "image-async-failed")
-    submit_ok = result.submit is not None and result.submit.status_code < 400
-    t.expect(result.status in ("failed", "canceled", "expired") or not submit_ok,
-             "A FAILED upstream task must reach the client as a failed job or an error.",
-             "job status failed, or an HTTP error", describe(result))
-    t.expect(not result.data or result.status != "succeeded",
-             "A FAILED task must not be reported as success.", "no success", describe(result))
-
-
-@check("ASYNC-004", SHOULD, needs="image.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="task-fails")
-def failed_task_carries_provider_reason(t: Judgement) -> None:
-    """A FAILED task's provider code or message reaches the client."""
-    task_route(t)
-    text = failure_text(played(t, "image-async-failed"))
+    text = failure_text(result)
     t.expect("DataInspectionFailed" in text or "inappropriate content" in text,
              "The client must learn why the task failed.",
              "the provider's code DataInspectionFailed or its message", short(text))
+    t.expect(not reads_as_server_fault(result),
+             "A content-policy failure must not look like a server fault (a retry will not help).",
+             "a 4xx or a failed job whose error is not a server_error/5xx", describe(result))
 
 
 @check("ASYNC-005", MUST, needs="image.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="task-never-ends")
@@ -234,13 +267,25 @@ def result_bytes_equal_provider_image(t: Judgement) -> None:
 
 @check("ASYNC-008", MUST, needs="image.generate", spec=SPEC_REPLICATE, scenario="prediction-fails")
 def failed_prediction_surfaces_as_failure(t: Judgement) -> None:
-    """A failed Replicate prediction surfaces as a failure, never as success."""
+    """A failed Replicate prediction surfaces as a failure with Replicate's reason, never as
+    success, and its content flag does not read as a server fault.
+
+    Rests on Replicate's HTTP reference (spec), the prediction object: "status ... failed" and
+    "error: If the prediction failed, the error message"."""
     t.route("replicate", "image.generate")
     result = played(t, "prediction-failed")
     submit_ok = result.submit is not None and result.submit.status_code < 400
     t.expect((result.status in ("failed", "canceled") or not submit_ok) and result.status != "succeeded",
              "A failed prediction must reach the client as a failure.",
              "job status failed, or an HTTP error", describe(result))
+    # The prediction's `error` (openai_replicate.md E.7: "Model failures are not HTTP errors. The
+    # prediction gets status failed with error set to a string") is a content flag here.
+    t.expect("flagged as sensitive" in failure_text(result) or "E005" in failure_text(result),
+             "The client must learn why the prediction failed.",
+             "Replicate's error: The input or output was flagged as sensitive. (E005)", describe(result))
+    t.expect(not reads_as_server_fault(result),
+             "A content-policy failure must not look like a server fault (a retry will not help).",
+             "a 4xx or a failed job whose error is not a server_error/5xx", describe(result))
 
 
 @check("ASYNC-009", MUST, needs="image.generate", spec=SPEC_REPLICATE, scenario="prediction-succeeds")
@@ -295,3 +340,50 @@ def canceled_prediction_is_not_success(t: Judgement) -> None:
     t.expect(result.status != "succeeded" and not result.data,
              "A canceled prediction must not be reported as success.",
              "failed/canceled job or an error", describe(result))
+
+
+DUPLICATE = "same request twice"
+SPEC_RFC9110_IDEMPOTENT = "https://www.rfc-editor.org/rfc/rfc9110#name-idempotent-methods"
+
+
+@scenario("duplicate-submit")
+def submit_the_same_request_twice(s: Driver) -> None:
+    """The same image request (same body, same key) submitted twice through the first image alias,
+    with the profile's idempotency header when it declares one."""
+    routes = s.profile.routes_for("image.generate")
+    if routes:
+        header = s.profile.idempotency_header
+        s.generate_twice(DUPLICATE, routes[0].alias,
+                         headers={header: f"gwconf-{secrets.token_hex(8)}"} if header else None)
+
+
+@check("ASYNC-013", MUST, needs="image.generate", spec=SPEC_RFC9110_IDEMPOTENT, scenario="duplicate-submit")
+def duplicate_submissions_are_separate_jobs(t: Judgement) -> None:
+    """Two identical submissions become two jobs with distinct ids, each with its own result and
+    its own upstream request; a gateway that declares idempotency keys gives one job instead.
+
+    Rests on RFC 9110, 9.2.2 "Idempotent Methods": "PUT, DELETE, and safe request methods are
+    idempotent", and POST is not: two POSTs are two requests, unless the gateway declares
+    idempotency keys (profile `idempotency_header`) and is judged by that declaration."""
+    value = t.step(DUPLICATE, bounded=True).value.get("jobs")
+    if not isinstance(value, list) or len(value) != 2:
+        raise UpstreamUnavailable(f"step {DUPLICATE!r} recorded no pair of jobs")
+    first, second = (JobResult.from_dict(v) for v in value)
+    idempotent = t.profile.idempotency_header is not None
+    if idempotent:
+        t.note(f"the profile declares idempotency keys ({t.profile.idempotency_header}): one job expected")
+    t.expect(all(r.status == "succeeded" and r.data for r in (first, second)),
+             "Each of the two submissions must end with a result.",
+             "two jobs succeeded with data[]", f"first: {describe(first)}; second: {describe(second)}")
+    if t.profile.dialect.is_async:
+        t.expect((first.job_id == second.job_id) == idempotent and first.job_id and second.job_id,
+                 "The same key must give the same job." if idempotent else
+                 "Two identical submissions must be two jobs: a job id may not be derived from the request.",
+                 "the same job id twice" if idempotent else "two distinct job ids",
+                 f"{first.job_id!r} and {second.job_id!r}")
+    sent = submits(t.upstream(DUPLICATE))
+    wanted = 1 if idempotent else 2
+    t.expect(len(sent) == wanted,
+             "Each submission must reach the provider: a repeat may not be served from a cache."
+             if not idempotent else "A repeated idempotency key must not reach the provider again.",
+             f"{wanted} upstream submission(s)", f"{len(sent)}: {', '.join(paths(sent))}")

@@ -26,13 +26,16 @@ from harness.api import (
     alias_step,
     check,
     dashscope_content,
+    describe,
     expect_only_on,
     is_dashscope_task_image,
     is_error_envelope,
     paths,
     scenario,
+    sha256_hex,
     short,
     submits,
+    unmarked_during,
 )
 
 UNKNOWN_MODEL = "gwconf-no-such-model-7f3a"
@@ -41,6 +44,9 @@ EDIT_IMAGE = "input-1.png"
 SPEC_DASHSCOPE_REGIONS = "https://www.alibabacloud.com/help/en/model-studio/regions"
 SPEC_HTTP_PROXY = "https://www.rfc-editor.org/rfc/rfc9110#name-connect"
 KNOWN_REGIONS = frozenset(DASHSCOPE_REGIONS.values())
+# Where DashScope takes each capability (POSTs; task polls are GETs).
+CAPABILITY_PATHS = {"image.generate": DASHSCOPE_IMAGE_PATHS, "image.edit": frozenset({DASHSCOPE_MULTIMODAL}),
+                    "chat": DASHSCOPE_CHAT_PATHS}
 
 
 def drivable(route: ModelRoute) -> bool:
@@ -90,11 +96,16 @@ def image_request_carries_registered_model(t: Judgement) -> None:
     t.route("dashscope", "image.generate")  # skip when there is none
     for route in routes:
         t.job(alias_step(route))
-    seen = [r.json_body().get("model") for route in routes for r in submits(t.upstream(alias_step(route), "dashscope"))]
+    sent = [r for route in routes for r in submits(t.upstream(alias_step(route), "dashscope"))]
+    seen = [r.json_body().get("model") for r in sent]
     wanted = [r.upstream_model for r in routes]
     t.expect(sorted(map(str, seen)) == sorted(wanted),
              "The upstream `model` must be the registered provider model ID.",
              f"models {wanted}", f"models {seen}")
+    # The right model at the wrong endpoint (chat, say) is no image request at all.
+    astray = [r for r in sent if r.path not in DASHSCOPE_IMAGE_PATHS]
+    t.expect(not astray, "The registered image model must reach one of DashScope's image endpoints.",
+             f"POST to one of {sorted(DASHSCOPE_IMAGE_PATHS)}", "; ".join(r.summary() for r in astray))
 
 
 @check("MAP-003", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE_ASYNC, scenario="every-alias")
@@ -119,9 +130,13 @@ def edit_reaches_dashscope_edit_route(t: Judgement) -> None:
     route = t.route("dashscope", "image.edit")
     t.job(alias_step(route))
     sent = submits(t.upstream(alias_step(route), "dashscope"))
-    t.expect(sent, "The edit must reach the DashScope upstream.", f"POST {DASHSCOPE_MULTIMODAL}",
+    # An edit that lost its instruction lost the step's marker with it: find it by route and time
+    # window (between the neighbouring steps' requests) instead of calling it missing.
+    unmarked = [] if sent else [r for r in submits(unmarked_during(t, alias_step(route)))
+                                if r.provider == "dashscope" and r.json_body().get("model") == route.upstream_model]
+    t.expect(sent or unmarked, "The edit must reach the DashScope upstream.", f"POST {DASHSCOPE_MULTIMODAL}",
              "no upstream request")
-    request = sent[0]
+    request = (sent or unmarked)[0]
     t.expect(request.path == DASHSCOPE_MULTIMODAL and
              request.json_body().get("model") == route.upstream_model,
              "An edit must reach DashScope's multimodal route with the edit model.",
@@ -136,7 +151,9 @@ def edit_reaches_dashscope_edit_route(t: Judgement) -> None:
     token = t.token(alias_step(route))
     t.expect(any(token in x for x in texts),
              "The edit must carry the instruction as a text item.",
-             f"a {{text}} item containing {EDIT_INSTRUCTION!r} and its marker {token}", short(content))
+             f"a {{text}} item containing {EDIT_INSTRUCTION!r} and its marker {token}",
+             ("the edit arrived without the marker (the instruction was lost): " if unmarked else "")
+             + short(content))
 
 
 @check("MAP-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
@@ -167,13 +184,20 @@ def replicate_image_reaches_replicate(t: Judgement) -> None:
 
 @check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS, scenario="unknown-model")
 def unknown_model_gets_error_envelope(t: Judgement) -> None:
-    """An unknown model gets a 4xx OpenAI error envelope, not a silent fallback."""
+    """An unknown model gets a 4xx OpenAI error envelope (or, through an async dialect, a job
+    that fails naming the model), not a silent fallback."""
     result = t.job("unknown")
     response = result.submit
     assert response is not None
-    t.expect(400 <= response.status_code < 500,
-             "An unknown model must be refused with a 4xx status.", "400 or 404",
-             f"{response.status_code} {short(response.text)}")
+    # Refused loudly through the async path: accepted, then a failed job whose error names the
+    # model (what EXTRA counts as a loud refusal too).
+    # (A job view echoes its `model`; only the rest of what the client was told counts as naming it.)
+    told = {k: v for k, v in result.body.items() if k != "model"}
+    failed_job = response.status_code < 300 and result.status == "failed" and UNKNOWN_MODEL in short(told, 10**6)
+    t.expect(400 <= response.status_code < 500 or failed_job,
+             "An unknown model must be refused with a 4xx status, or its job must fail naming it.",
+             f"400 or 404, or a failed job naming {UNKNOWN_MODEL}",
+             f"{response.status_code} {short(response.text)}; {describe(result)}")
     t.expect(is_error_envelope(result.body), "The refusal must be an OpenAI error envelope.",
              '{"error": {"message": ...}}', short(response.text))
 
@@ -211,9 +235,9 @@ def openai_edit_reaches_openai_edits(t: Judgement) -> None:
              ", ".join(paths(sent)) or "no upstream request")
     body = good[0].body if isinstance(good[0].body, dict) else {}
     files = [v for k, v in body.items() if k.startswith("image") and isinstance(v, dict)]
-    t.expect(any(f.get("size") == len(image) for f in files) and image.startswith(PNG_SIGNATURE),
+    t.expect(any(f.get("sha256") == sha256_hex(image) for f in files) and image.startswith(PNG_SIGNATURE),
              "The edit must carry the client's image file unchanged.",
-             f"an image part of {len(image)} bytes", short(body))
+             f"an image part of {len(image)} bytes with sha256 {sha256_hex(image)[:16]}...", short(body))
 
 
 @check("MAP-011", MUST, needs="any", spec=SPEC_HTTP_PROXY, scenario="every-alias")
@@ -252,5 +276,10 @@ def region_alias_reaches_its_region(t: Judgement) -> None:
         where = sorted({f"{r.provider} {r.region or ''}".strip() for r in reached})
         if not reached or any(r.provider != "dashscope" or r.region != route.region for r in reached):
             wrong.append(f"{route.alias} ({route.region}) reached {', '.join(where) or 'no upstream'}")
+        # The right region at the wrong endpoint is no better: the capability's own paths only.
+        endpoints = CAPABILITY_PATHS.get(route.capability, frozenset())
+        astray = [r for r in submits(reached) if r.path not in endpoints]
+        if astray:
+            wrong.append(f"{route.alias} reached {', '.join(paths(astray))}")
     t.expect(not wrong, "A region-bound DashScope alias must reach its own region's upstream only.",
              "; ".join(f"{r.alias} -> dashscope {r.region}" for r in routes), "; ".join(wrong))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.api import (
     MUST,
+    OPENAI_IMAGE_ITEM_FIELDS,
     PNG_SIGNATURE,
     SHOULD,
     SPEC_OPENAI_CHAT,
@@ -102,9 +103,13 @@ def size_is_mapped_to_dashscope_form(t: Judgement) -> None:
              "parameters.size = '1024*1024'", f"parameters.size = {sizes}")
 
 
-@check("NORM-004", SHOULD, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="dashscope-image-parameters")
+@check("NORM-004", MUST, needs="image.generate", spec=SPEC_QWEN_IMAGE, scenario="dashscope-image-parameters")
 def n_is_honoured(t: Judgement) -> None:
-    """`n=2` reaches DashScope as parameters.n and the client gets both images."""
+    """`n=2` reaches DashScope as parameters.n and the client gets both images.
+
+    Rests on the Qwen-Image API reference (spec), "Parameters": `n` (parameters, int, "1-6 for
+    the 2.0 series"), and OpenAI's CreateImageRequest: "n: The number of images to generate". A
+    gateway that ignores `n` silently gives the user fewer images than asked for."""
     sync_dashscope_alias(t)
     result = t.job("n")
     ns = [dashscope_parameters(r).get("n") for r in submits(t.upstream("n", "dashscope"))]
@@ -138,7 +143,11 @@ def chat_response_is_chat_completion(t: Judgement) -> None:
 
 @check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
 def no_provider_fields_leak_into_response(t: Judgement) -> None:
-    """Image responses carry no provider-internal fields (output, request_id, task_id, urls)."""
+    """Image responses carry no provider-internal fields (output, request_id, task_id, urls), at
+    the top level or inside the data[] items.
+
+    Rests on OpenAI's ImagesResponse (spec): "data[]: items are Image = {b64_json, url,
+    revised_prompt}" (openai_replicate.md A.2)."""
     judged = 0
     for alias, result in image_results(t):
         if result.status != "succeeded":
@@ -148,5 +157,9 @@ def no_provider_fields_leak_into_response(t: Judgement) -> None:
         leaked = [f for f in PROVIDER_FIELDS if f in result.images_response]
         t.expect(not leaked, f"The answer for {alias} must not carry the provider's raw shape.",
                  "only ImagesResponse fields", f"provider fields {leaked}")
+        in_items = sorted({k for item in result.data if isinstance(item, dict) for k in item}
+                          - OPENAI_IMAGE_ITEM_FIELDS)
+        t.expect(not in_items, f"The data[] items for {alias} must carry only OpenAI's Image fields.",
+                 f"item fields among {sorted(OPENAI_IMAGE_ITEM_FIELDS)}", f"item fields {in_items}")
     t.expect(judged, "At least one image answer must succeed for its shape to be judged.",
              "a successful image answer", "none succeeded")

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from harness.reference.app import GatewayApp
+from harness.reference.app import GatewayApp, Job
 from harness.reference.errors import GatewayError
 from harness.reference.gateway import (
     DASHSCOPE_CHAT,
@@ -248,7 +248,8 @@ DASHSCOPE_PARAMS = {"PARAM-003", "PARAM-004", "PARAM-005"}
 # Routing DashScope images to chat also breaks every error scenario on the image route and the
 # DashScope leg of the fallback chain.
 mutant("image-model-routed-to-chat", {
-    "MAP-001", "MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", *VENDOR_FIELDS,
+    "MAP-001", "MAP-002", "MAP-003", "MAP-012", "ASYNC-013", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011",
+    *VENDOR_FIELDS,
     "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", *FALLBACK_LEGS, "FALLBACK-005",
     "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS, "PARAM-003", "PARAM-004"}, gateway=ImageToChat)
 # Rejected before a task exists, the failure scenarios are never played: their checks cannot pass.
@@ -256,15 +257,15 @@ mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004"
                                 "ASYNC-010", "ASYNC-011", "ERR-015", "VIDEO-001", "VIDEO-004", "VIDEO-005",
                                 "VIDEO-006", "VIDEO-007", "VIDEO-008", "VIDEO-009", "VIDEO-012"},
        gateway=MissingAsyncHeader)
-mutant("job-id-dropped", UNFOLLOWABLE | {"ERR-015", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "SEC-001",
-                                        "SEC-003", "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010",
+mutant("job-id-dropped", UNFOLLOWABLE | {"ASYNC-013", "ERR-015", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003",
+                                        "SEC-001", "SEC-003", "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010",
                                         "NORM-007"}, app=DropsJobId)
 mutant("failed-task-as-200-empty", {"ASYNC-003", "ASYNC-004", "ASYNC-008", "ASYNC-012", "VIDEO-008"},
        gateway=FailedAsSuccess)
 mutant("never-finishing-task-hangs", {"ASYNC-005", "VIDEO-009"}, gateway=NeverGivesUp)
 mutant("translation-options-stripped", {"EXTRA-001", "EXTRA-007", "PARAM-006"}, gateway=StripsChatExtras)
 mutant("vendor-parameters-dropped", VENDOR_FIELDS | DASHSCOPE_PARAMS, gateway=DropsVendorParams)
-mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
+mutant("raw-dashscope-shape", {"ASYNC-002", "ASYNC-013", "ASYNC-007", "ASYNC-010", "NORM-001", "NORM-002", "NORM-004",
                                "NORM-005", "NORM-006", "NORM-007", "FALLBACK-001", "FALLBACK-002", "FALLBACK-003"},
        gateway=RawDashScopeShape)
 mutant("b64-json-ignored", {"NORM-002"}, gateway=IgnoresB64)
@@ -278,7 +279,8 @@ mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
                                         "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
                                         "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010", "ASYNC-012",
-                                        *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006", "PARAM-004"},
+                                        *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006", "PARAM-004",
+                                        *NEVER_PLAYED_ERRORS - {"ERR-015"}},
        gateway=AliasAsUpstreamModel)
 mutant("openai-edit-sent-as-generation", {"MAP-010", "PARAM-002"}, gateway=OpenAIEditAsGeneration)
 mutant("partial-task-counts-failed-images", {"ASYNC-010"}, gateway=CountsFailedResults)
@@ -484,7 +486,9 @@ mutant("calls-public-host", {"MAP-011"}, gateway=CallsPublicHost)
 mutant("raw-provider-error-passed-through", {"ERR-001", "ERR-002", "ERR-003", "ERR-004", "ERR-005", "ERR-006",
                                              "ERR-011", "FALLBACK-005", "FUZZ-002"}, gateway=RawErrorPassthrough)
 # Success on a provider fault also hides failed and never-finishing tasks, and stops fallbacks.
-mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-008", "ASYNC-012", "ERR-005", "ERR-006",
+# A content refusal (a FAILED task, a flagged prediction) is a 4xx, so it still surfaces; an
+# OpenAI or Replicate 500 behind a job does not (ASYNC-003).
+mutant("200-on-upstream-500", {"ASYNC-003", "ASYNC-005", "ASYNC-012", "ERR-005", "ERR-006",
                                "ERR-007", "ERR-008", "ERR-009", "ERR-010", "ERR-012", "ERR-013", "ERR-015",
                                "FALLBACK-002", "FALLBACK-003", "FALLBACK-004", "FALLBACK-005"},
        gateway=SuccessOnUpstreamFault)
@@ -584,11 +588,13 @@ class StaleOpenAIModelMap(ReferenceGateway):
 
 # The refused body never reaches a scenario, so no ERR scenario on the route is played either.
 mutant("legacy-prompt-body-on-multimodal",
-       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", *NEVER_PLAYED_ERRORS - {"ERR-015"},
+       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", *NEVER_PLAYED_ERRORS - {"ERR-015"}, "ASYNC-013",
         "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-005"}, gateway=LegacyPromptOnMultimodal)
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
+# OpenAI's own fault plays (ERR) never reach a model OpenAI has retired.
 mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
-                                "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
+                                "FALLBACK-006", "ASYNC-003", *NEVER_PLAYED_ERRORS - {"ERR-015"}},
+       gateway=StaleOpenAIModelMap)
 
 
 # -- client authentication and cost (#13) ----------------------------------------------------------
@@ -943,3 +949,200 @@ mutant("openai-background-dropped", {"PARAM-001", "PARAM-002"}, gateway=DropsOpe
 mutant("dashscope-seed-nested", {*DASHSCOPE_PARAMS, "EXTRA-005"}, gateway=NestsSeedInExtraBody)
 mutant("replicate-n-ignored", {"PARAM-007"}, gateway=ReplicateIgnoresN)
 mutant("input-fidelity-refused-loudly", set(), gateway=RefusesInputFidelity)
+
+
+
+# -- right verdicts (#11): every provider's faults, duplicates, levels, items, check holes ---------
+
+
+class OpenAIFaultAsEmptySuccess(ReferenceGateway):
+    """Answers 200 with empty data when OpenAI fails with a 5xx, drops or times out (DashScope's
+    and Replicate's faults still surface)."""
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        try:
+            return await super().generate(route, req)
+        except GatewayError as exc:
+            if route.provider != "openai" or exc.status < 500:
+                raise
+            return {"created": int(time.time()), "data": []}
+
+
+class JobIdsFromPrompt(GatewayApp):
+    """Derives a job's id from the request body: two identical requests share one job (and, as
+    an edit's multipart body cannot be read twice, every edit shares one too)."""
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        import asyncio
+        import hashlib
+
+        if request.query_params.get("async", "").lower() != "true":
+            return await super().answer(request, owner, model, work)
+        job = Job(id="img_" + hashlib.sha256(await request.body()).hexdigest()[:22], owner=owner, model=model)
+        self.jobs[job.id] = job
+        task = asyncio.create_task(self.run_job(job, work))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return JSONResponse(job.view(), status_code=202)
+
+
+class ServesRepeatsFromCache(ReferenceGateway):
+    """Answers a request it has seen before (same model and prompt) from a cache, without asking
+    the provider again."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        key = (route.alias, req.prompt)
+        if key not in self.cache:
+            self.cache[key] = await super().generate(route, req)
+        return self.cache[key]
+
+
+class RefusesRepeats(GatewayApp):
+    """Refuses a second identical image request with 409, as a misapplied idempotency guard would."""
+
+    seen: set[bytes] = set()
+
+    async def images_generations(self, request: Request) -> Response:
+        body = await request.body()
+        if body in self.seen:
+            raise GatewayError(409, "duplicate_request", "this request was already submitted")
+        self.seen.add(body)
+        return await super().images_generations(request)
+
+
+class ContentPolicyAsGeneric500(ReferenceGateway):
+    """Turns every failed task or prediction (content refusals included) into a generic 500."""
+
+    def task_failure(self, code: str, message: str) -> GatewayError:
+        return GatewayError(500, "internal_error", "internal server error")
+
+
+class ContentPolicyAsServerFault(ReferenceGateway):
+    """Keeps the provider's reason of a failed task but calls every failure a 502 upstream fault."""
+
+    def task_failure(self, code: str, message: str) -> GatewayError:
+        return GatewayError(502, code, f"upstream task failed: {message}")
+
+
+class ProviderKeysInDataItems(ReferenceGateway):
+    """Leaves DashScope's own keys in each data[] item next to the url."""
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        answer = await super().images_response(urls, req)
+        for item in answer["data"]:
+            item.update({"type": "image", "task_status": "SUCCEEDED"})
+        return answer
+
+
+class DropsEditInstruction(ReferenceGateway):
+    """Sends a DashScope edit with the image and a fixed instruction: the client's text is lost."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        assert req.image is not None
+        data_url = "data:image/png;base64," + __import__("base64").b64encode(req.image).decode()
+        return await self.dashscope_multimodal(route, [{"image": data_url}, {"text": "edit the image"}],
+                                               self.dashscope_parameters(req))
+
+
+class UnknownModelFailsAnonymously(GatewayApp):
+    """Accepts an unknown model through the async path, then fails its job without naming it."""
+
+    async def images_generations(self, request: Request) -> Response:
+        fields = await self.json_body(request)
+        known = {r.alias for r in self.gateway.config.models} | set(self.gateway.config.fallbacks)
+        if request.query_params.get("async", "").lower() == "true" and fields.get("model") not in known:
+            owner = self.client_key(request)
+
+            async def work() -> dict[str, Any]:
+                raise GatewayError(400, "invalid_request", "the request could not be served")
+
+            return await self.answer(request, owner, str(fields.get("model")), work)
+        return await super().images_generations(request)
+
+
+class UnknownModelFailsItsJob(UnknownModelFailsAnonymously):
+    """Not a defect: refuses an unknown model loudly through the async path (202, then a failed
+    job naming the model). MAP-007 must accept it."""
+
+    async def images_generations(self, request: Request) -> Response:
+        fields = await self.json_body(request)
+        known = {r.alias for r in self.gateway.config.models} | set(self.gateway.config.fallbacks)
+        if request.query_params.get("async", "").lower() == "true" and fields.get("model") not in known:
+            owner, model = self.client_key(request), str(fields.get("model"))
+
+            async def work() -> dict[str, Any]:
+                raise GatewayError(404, "model_not_found", f"The model `{model}` does not exist.")
+
+            return await self.answer(request, owner, model, work)
+        return await GatewayApp.images_generations(self, request)
+
+
+class GenericInternalError(ReferenceGateway):
+    """Replaces DashScope's InternalError with a generic "internal error" of its own."""
+
+    def upstream_error(self, provider: str, response: Any, body: Any) -> GatewayError:
+        error = super().upstream_error(provider, response, body)
+        if error.code == "InternalError":
+            return GatewayError(error.status, "internal_error", "internal error", error.retry_after, provider)
+        return error
+
+
+class AltersEditImage(ReferenceGateway):
+    """Sends OpenAI an edit image of the right size whose last byte is changed."""
+
+    async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        assert req.image is not None
+        req.image = req.image[:-1] + bytes([req.image[-1] ^ 0xFF])
+        return await super().openai_edit(route, req)
+
+
+class BooleansAsIntegers(ReferenceGateway):
+    """Sends DashScope's boolean parameters as 0/1, as a form-encoding layer would."""
+
+    def dashscope_parameters(self, req: ImageRequest) -> dict[str, Any]:
+        params = super().dashscope_parameters(req)
+        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+
+
+# OpenAI is the fallback chain's first target: an empty success there also stops the chain.
+mutant("openai-5xx-as-200-empty", {"ASYNC-003", "ERR-005", "ERR-006", "ERR-007", "ERR-008", "ERR-009", "ERR-010",
+                                   "ERR-012", "ERR-013", "FALLBACK-002", "FALLBACK-003", "FALLBACK-004",
+                                   "FALLBACK-005"}, gateway=OpenAIFaultAsEmptySuccess)
+mutant("job-ids-from-prompt", {"ASYNC-013", "MAP-004", "MAP-010"}, app=JobIdsFromPrompt)
+mutant("repeats-served-from-cache", {"ASYNC-013"}, gateway=ServesRepeatsFromCache)
+mutant("repeats-refused", {"ASYNC-013"}, app=RefusesRepeats)
+mutant("content-policy-as-generic-500", {"ASYNC-004", "ASYNC-008"}, gateway=ContentPolicyAsGeneric500)
+mutant("content-policy-as-server-fault", {"ASYNC-004", "ASYNC-008"}, gateway=ContentPolicyAsServerFault)
+mutant("provider-keys-in-data-items", {"NORM-007"}, gateway=ProviderKeysInDataItems)
+mutant("edit-instruction-dropped", {"MAP-004"}, gateway=DropsEditInstruction)
+mutant("unknown-model-fails-anonymously", {"MAP-007"}, app=UnknownModelFailsAnonymously)
+mutant("generic-internal-error", {"ERR-012", "ERR-015", "FALLBACK-005"}, gateway=GenericInternalError)
+mutant("edit-image-altered-same-size", {"MAP-010"}, gateway=AltersEditImage)
+mutant("booleans-as-integers", {"EXTRA-002", "EXTRA-003", "EXTRA-008"}, gateway=BooleansAsIntegers)
+
+
+class EditWithGenerationModel(ReferenceGateway):
+    """Sends a DashScope edit with the image and the instruction, but to the generation model."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        generator = next(r for r in self.config.models if r.provider == "dashscope"
+                         and r.capability == "image.generate" and r.upstream_model != route.upstream_model)
+        return await super().dashscope_edit(Route(route.alias, route.provider, generator.upstream_model,
+                                                  route.capability, route.region), req)
+
+
+class UnknownModelPlainText(GatewayApp):
+    """Refuses an unknown model with a 404 whose body is plain text, not an error envelope."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code == "model_not_found":
+            return Response(exc.message, status_code=404, media_type="text/plain")
+        return await super().on_error(request, exc)
+
+
+mutant("edit-sent-to-generation-model", {"MAP-004"}, gateway=EditWithGenerationModel)
+mutant("unknown-model-refused-in-plain-text", {"MAP-007", "FUZZ-002"}, app=UnknownModelPlainText)

@@ -30,6 +30,8 @@ DASHSCOPE_CHAT_PATHS = frozenset({"/compatible-mode/v1/chat/completions",
 # DashScope image models that only the async task API serves.
 DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The fields of an item of ImagesResponse.data[] (OpenAI's `Image` schema; openai_replicate.md A.2).
+OPENAI_IMAGE_ITEM_FIELDS = frozenset({"url", "b64_json", "revised_prompt"})
 
 SPEC_QWEN_IMAGE = "https://www.alibabacloud.com/help/en/model-studio/qwen-image-api"
 SPEC_QWEN_IMAGE_ASYNC = "https://docs.qwencloud.com/api-reference/image-generation/qwen-text-to-image-async"
@@ -123,6 +125,17 @@ def submits(records: list[CapturedRequest]) -> list[CapturedRequest]:
     return [r for r in records if r.method == "POST"]
 
 
+def unmarked_during(t: Any, step: str) -> list[CapturedRequest]:
+    """Upstream requests without any marker that arrived while `step` ran: after the last request
+    of the steps before it and before the first of the steps after it (capture order is arrival
+    order). Checks still filter them by route: under xdist another scenario's can fall in the window."""
+    steps = t.recording.steps
+    index = next(i for i, s in enumerate(steps) if s.name == step)
+    before = max((r.seq for s in steps[:index] for r in s.upstream), default=-1)
+    after = min((r.seq for s in steps[index + 1:] for r in s.upstream), default=float("inf"))
+    return [r for r in t.recording.stray if r.token is None and before < r.seq < after]
+
+
 def paths(records: list[CapturedRequest]) -> list[str]:
     return [f"{r.provider} {r.method} {r.path}" for r in records]
 
@@ -149,12 +162,44 @@ def decode_b64(value: Any) -> bytes | None:
         return None
 
 
+def exactly_equal(got: Any, want: Any) -> bool:
+    """`==` that also compares types, all the way down: `watermark: 1` is not `true`, and 1.0 is
+    not 1 (JSON keeps the difference, and DashScope's parameters are typed)."""
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, dict):
+        return got.keys() == want.keys() and all(exactly_equal(got[k], want[k]) for k in want)
+    if isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(exactly_equal(a, b) for a, b in zip(got, want, strict=True))
+    return bool(got == want)
+
+
 def failure_text(result: JobResult) -> str:
     """Everything the client was told about a failure, for looking up the provider's reason."""
     parts = [json.dumps(result.body, ensure_ascii=False)]
     if result.submit is not None:
         parts.append(result.submit.text)
     return " ".join(parts)
+
+
+# Error types and codes that tell a client "the server failed" (OpenAI's server_error, the usual
+# gateway words for it): a content-policy refusal dressed in one of them reads as a retryable fault.
+SERVER_FAULT_WORDS = frozenset({"server_error", "api_error", "upstream_error", "internal_error",
+                                "internal_server_error", "service_unavailable"})
+
+
+def reads_as_server_fault(result: JobResult) -> bool:
+    """The client was told the failure was the server's: a 5xx, or an error whose type, code or
+    status says so."""
+    if result.submit is not None and result.submit.status_code >= 500:
+        return True
+    error = result.body.get("error") if isinstance(result.body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    words = {str(error.get(k, "")).lower() for k in ("type", "code")}
+    numbers = [error.get(k) for k in ("code", "status", "status_code")]
+    return bool(words & SERVER_FAULT_WORDS) or any(
+        str(n).isdigit() and int(str(n)) >= 500 for n in numbers if n is not None)
 
 
 def is_error_envelope(body: Any) -> bool:

@@ -163,6 +163,9 @@ class GatewayProfile:
     egress_observable: bool = True  # the gateway sends outbound calls through HTTP(S)_PROXY
     client_auth: str = "keys"  # "none": the gateway authenticates no client (AUTH refusals skip)
     cost: CostSurface = field(default_factory=CostSurface)
+    # The header with which a client makes a repeated submission return the first one's job
+    # (declared idempotency keys); None: every submission is a job of its own.
+    idempotency_header: str | None = None
     mode: str = "mocked"  # one of MODES
     digest: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -262,6 +265,7 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
         egress_observable=bool(data.get("egress_observable", True)),
         client_auth=data.get("client_auth", "keys"),
         cost=CostSurface(**data.get("cost", {})),
+        idempotency_header=data.get("idempotency_header"),
         mode=data.get("mode", "mocked"),
         digest=digest,
         raw=data,

@@ -43,6 +43,10 @@ DASHSCOPE_REGION_UPSTREAMS = {"cn-beijing": "dashscope", "ap-southeast-1": "dash
                               "us-east-1": "dashscope-us"}
 LOOPBACK_PATTERNS = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 PREDICTION_DONE = {"succeeded", "failed", "canceled", "aborted"}
+# Provider failures that are content refusals: DashScope's code (error-code page), and Replicate's
+# E005 "The input or output was flagged as sensitive" in a failed prediction's error.
+CONTENT_POLICY_CODES = frozenset({"DataInspectionFailed"})
+CONTENT_POLICY_MARKS = ("(E005)",)
 
 
 @dataclass(frozen=True)
@@ -374,7 +378,10 @@ class ReferenceGateway:
         raise self.task_timeout()
 
     def task_failure(self, code: str, message: str) -> GatewayError:
-        return GatewayError(502, code, f"upstream task failed: {message}")
+        # A content refusal is the request's fault, as OpenAI's own 400 moderation_blocked is: a
+        # 5xx would tell the client to retry the same thing.
+        status = 400 if code in CONTENT_POLICY_CODES or any(m in message for m in CONTENT_POLICY_MARKS) else 502
+        return GatewayError(status, code, f"upstream task failed: {message}")
 
     def task_timeout(self) -> GatewayError:
         return GatewayError(504, "upstream_task_timeout",

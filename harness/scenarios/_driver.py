@@ -149,6 +149,22 @@ class Driver:
                 step.error = step.error or f"captures unavailable: {exc}"
         return answer
 
+    def generate_twice(self, name: str, alias: str, *, headers: dict[str, str] | None = None,
+                       **params: Any) -> list[JobResult]:
+        """The same image request sent twice in one step (same body and marker, same key), each
+        followed to its end; `headers` go with both (an idempotency key, say)."""
+        with self.step(name) as step:
+            prompt = self.prompt()
+            saved = dict(self.client.headers)
+            self.client.headers.update(headers or {})
+            try:
+                results = [self.client.generate_image(alias, prompt, **params) for _ in range(2)]
+            finally:
+                self.client.headers = saved
+            step.value["jobs"] = [r.to_dict() for r in results]
+            return results
+        return []
+
     def post_image(self, name: str, alias: str, *, play: str | None = None, at: str | None = None,
                    **params: Any) -> Answer | None:
         """One plain image request, not followed: where error surfacing is judged."""
