@@ -59,6 +59,7 @@ def image_results(t: Judgement) -> list[tuple[str, JobResult]]:
         route = t.profile.route_for(provider, "image.generate")
         if route is not None:
             results.append((route.alias, t.job(alias_step(route))))
+            t.expect_served(alias_step(route))
     return results
 
 

@@ -252,7 +252,7 @@ VENDOR_FIELDS = {"EXTRA-002", "EXTRA-003", "EXTRA-004", "EXTRA-005", "EXTRA-006"
 # DashScope leg of the fallback chain.
 mutant("image-model-routed-to-chat", {
     "MAP-001", "MAP-003", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011", *VENDOR_FIELDS,
-    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", *FALLBACK_LEGS, "FALLBACK-005",
+    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", "NORM-007", *FALLBACK_LEGS, "FALLBACK-005",
     "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS}, gateway=ImageToChat)
 # Rejected before a task exists, the failure scenarios are never played: their checks cannot pass.
 mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007",
@@ -277,7 +277,8 @@ mutant("n-ignored", {"NORM-004", "FALLBACK-004"}, gateway=IgnoresN)
 mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
 mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
-                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
+                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "NORM-007",
+                                        "ERR-015",
                                         "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010", "ASYNC-012",
                                         *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006"},
        gateway=AliasAsUpstreamModel)
@@ -585,11 +586,11 @@ class StaleOpenAIModelMap(ReferenceGateway):
 
 # The refused body never reaches a scenario, so no ERR scenario on the route is played either.
 mutant("legacy-prompt-body-on-multimodal",
-       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", *NEVER_PLAYED_ERRORS - {"ERR-015"},
+       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", "NORM-007", *NEVER_PLAYED_ERRORS - {"ERR-015"},
         "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-005"}, gateway=LegacyPromptOnMultimodal)
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
-mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
-                                "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
+mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "NORM-007", "ERR-011", *FALLBACK_LEGS,
+                                "FALLBACK-005", "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
 
 
 # -- proof per assertion (#11): each mutant reaches an assertion no other one did ---------------
@@ -769,7 +770,8 @@ class HangsOnProviderErrors(ReferenceGateway):
 mutant("canned-answers-no-provider", {
     "MAP-001", "MAP-002", "MAP-003", "MAP-004", "MAP-005", "MAP-006", "MAP-009", "MAP-010", "MAP-012",
     "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007", "ASYNC-008", "ASYNC-009", "ASYNC-010",
-    "ASYNC-011", "ASYNC-012", *VENDOR_FIELDS, "EXTRA-001", "EXTRA-007", "NORM-002", "NORM-003", "NORM-004",
+    "ASYNC-011", "ASYNC-012", *VENDOR_FIELDS, "EXTRA-001", "EXTRA-007", "NORM-001", "NORM-002", "NORM-003",
+    "NORM-004", "NORM-005", "NORM-007",
     *NEVER_PLAYED_ERRORS, "ERR-011", *FALLBACK_LEGS, "FALLBACK-005", "FALLBACK-006", "SEC-002"},
        gateway=CannedAnswers)
 mutant("edit-to-image2image-route", {"MAP-004"}, gateway=EditToImageToImage)

@@ -16,7 +16,8 @@ from harness.records._outcome import Outcome
 from harness.report.baseline import ExpectationSet
 from harness.report.gate import judge
 from harness.report.junit import render_junit
-from harness.report.render import render_reports
+from harness.report.matrix import render_matrix_markdown
+from harness.report.render import render_reports, with_optional_fields
 from harness.report.runjson import build_run, now_iso
 from harness.runner._inprocess import run_in_process
 from tests.mutants import MUTANTS
@@ -85,7 +86,7 @@ def test_reports_open_with_root_causes_and_list_blocked_checks_apart(canned: dic
     markdown = (tmp_path / "report.md").read_text()
     assert markdown.index("### Root causes") < markdown.index("| category |")
     blocked_by_map_001 = len(canned["summary"]["root_causes"]["blocking"]["MAP-001"])
-    assert f"— blocks {blocked_by_map_001} (ERR-001, " in markdown
+    assert f"**MAP-001** (MUST) {canned['checks'][0]['title']} — blocks {blocked_by_map_001} (" in markdown
     assert "Blocked (" in markdown and "blocked by MAP-001" in markdown
     html = (tmp_path / "report.html").read_text()
     assert html.index('id="root-causes"') < html.index('aria-label="counts"')
@@ -107,3 +108,11 @@ def test_a_precondition_with_no_failing_cause_in_the_run_stays_a_failure() -> No
     assert [(o.check_id, o.outcome, o.blocked_by) for o in outcomes] == [("ERR-001", "fail", [])]
     assert outcomes[0].message.startswith("The request must reach the provider's endpoint that plays 'error-400'")
     assert outcomes[0].assertion == "ERR-001#1"
+
+
+def test_the_matrix_shows_root_causes_per_gateway(canned: dict) -> None:
+    other = {**canned, "run_id": "other", "gateway": {**canned["gateway"], "name": "other"}}
+    matrix = render_matrix_markdown([with_optional_fields(canned), with_optional_fields(other)])
+    causes = canned["summary"]["root_causes"]
+    assert f"| **root causes** (MUST) | {causes['total']} ({causes['must']}): MAP-001 blocks " in matrix
+    assert f"| **blocked** | {canned['summary']['by_outcome']['blocked']} |" in matrix

@@ -197,6 +197,17 @@ class Judgement:
                   ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in records)
                   or "no upstream request" + (f"; the gateway answered {answer}" if answer else ""))
 
+    def expect_served(self, step: str) -> None:
+        """The provider served `step` (a 2xx upstream answer): otherwise how the gateway shapes a
+        provider's result cannot be judged from it."""
+        records = self.upstream(step)
+        if any(r.answered is not None and 200 <= r.answered < 300 for r in records):
+            return
+        self.blocked(step, "The request must be served by its provider; the gateway's answer cannot show "
+                           "how it shapes a provider's result.", "a 2xx answer from the provider",
+                     ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in records)
+                     or "no upstream request")
+
     def blocked(self, step: str, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
         """A precondition of the check failed for `step`: blocked by the routing checks of the
         aliases the step asked for, if one of them fails in this run."""
