@@ -275,7 +275,7 @@ def partial_task_reports_only_real_images(t: Judgement) -> None:
 def task_is_polled_by_its_id(t: Judgement) -> None:
     """The gateway polls GET /api/v1/tasks/{task_id} with the id DashScope returned."""
     task_route(t)
-    t.job(JOB, bounded=True)
+    played(t, "image-async")
     records = t.upstream(JOB, "dashscope")
     created = [r.task for r in records if r.method == "POST" and r.task]
     polled = {r.task for r in records if r.method == "GET" and r.path.startswith("/api/v1/tasks/")}

@@ -25,6 +25,7 @@ from harness.reference.errors import GatewayError
 from harness.reference.gateway import (
     DASHSCOPE_CHAT,
     DASHSCOPE_MULTIMODAL,
+    DASHSCOPE_SYNTHESIS,
     DASHSCOPE_TASK_MODELS,
     ImageRequest,
     ReferenceGateway,
@@ -812,3 +813,17 @@ class EditInstructionApart(ReferenceGateway):
 
 
 mutant("edit-instruction-apart", {"MAP-004"}, gateway=EditInstructionApart)
+
+
+class SubmitsTaskTwice(ReferenceGateway):
+    """Submits every DashScope task twice (a needless retry) and follows the second: the first
+    task runs unwatched, and is paid for."""
+
+    async def call(self, provider: str, method: str, path: str, **kwargs: Any) -> Any:
+        if (provider, method, path) == ("dashscope", "POST", DASHSCOPE_SYNTHESIS):
+            await super().call(provider, method, path, **kwargs)
+        return await super().call(provider, method, path, **kwargs)
+
+
+# MAP-002 counts the model of every submit: the second one is one too many.
+mutant("task-submitted-twice", {"ASYNC-011", "MAP-002"}, gateway=SubmitsTaskTwice)
