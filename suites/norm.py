@@ -52,12 +52,15 @@ def generate_with_each_parameter(s: Driver) -> None:
 
 def image_results(t: Judgement) -> list[tuple[str, JobResult]]:
     """The generation through the first image alias of every provider (scenario every-alias)."""
+    providers = ("dashscope", "openai", "replicate")
+    # A profile fact, not the gateway's behaviour: without such a model the check is skipped.
+    t.route_where("image.generate", lambda r: r.provider in providers, "from DashScope, OpenAI or Replicate")
     results = []
-    for provider in ("dashscope", "openai", "replicate"):
+    for provider in providers:
         route = t.profile.route_for(provider, "image.generate")
         if route is not None:
             results.append((route.alias, t.job(alias_step(route))))
-    t.expect(results, "The profile must route at least one image model.")
+            t.expect_served(alias_step(route))
     return results
 
 

@@ -47,7 +47,7 @@ def job_is_invisible_to_other_keys(t: Judgement) -> None:
     if not t.profile.dialect.is_async:
         raise CheckSkipped("the profile's dialect is sync: the gateway keeps no jobs to isolate")
     task_alias(t)
-    result = t.job("job")
+    result = t.job("job", bounded=True)
     t.expect(result.job_id, "The submit must return a job id.", "a job id", short(result.body))
     other = t.answer("read with key B")
     t.expect(other.status_code in (403, 404),

@@ -6,7 +6,11 @@ mutation test runs the whole catalogue against each and asserts exactly which ch
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import itertools
+import json
+import secrets
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -21,6 +25,8 @@ from harness.reference.errors import GatewayError
 from harness.reference.gateway import (
     DASHSCOPE_CHAT,
     DASHSCOPE_MULTIMODAL,
+    DASHSCOPE_SYNTHESIS,
+    DASHSCOPE_TASK_MODELS,
     ImageRequest,
     ReferenceGateway,
     Route,
@@ -250,7 +256,7 @@ DASHSCOPE_PARAMS = {"PARAM-003", "PARAM-004", "PARAM-005"}
 mutant("image-model-routed-to-chat", {
     "MAP-001", "MAP-002", "MAP-003", "MAP-012", "ASYNC-013", "ASYNC-002", "ASYNC-004", "ASYNC-007", "ASYNC-011",
     *VENDOR_FIELDS,
-    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", *FALLBACK_LEGS, "FALLBACK-005",
+    "NORM-001", "NORM-002", "NORM-003", "NORM-004", "NORM-005", "NORM-007", *FALLBACK_LEGS, "FALLBACK-005",
     "ASYNC-003", "ASYNC-005", "ASYNC-010", *NEVER_PLAYED_ERRORS, "PARAM-003", "PARAM-004"}, gateway=ImageToChat)
 # Rejected before a task exists, the failure scenarios are never played: their checks cannot pass.
 mutant("missing-async-header", {"MAP-003", "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007",
@@ -277,7 +283,8 @@ mutant("n-ignored", {"NORM-004", "FALLBACK-004", *DASHSCOPE_PARAMS}, gateway=Ign
 mutant("unknown-model-silently-routed", {"MAP-007", "MAP-008"}, gateway=UnknownModelFallsBack)
 mutant("edit-sent-as-generation", {"MAP-004"}, gateway=EditAsGeneration)
 mutant("alias-sent-as-upstream-model", {"MAP-002", "MAP-003", "MAP-005", "MAP-006", "ASYNC-002", "ASYNC-004",
-                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "ERR-015",
+                                        "ASYNC-007", "ASYNC-009", "ASYNC-011", "NORM-001", "NORM-005", "NORM-007",
+                                        "ERR-015",
                                         "ASYNC-003", "ASYNC-005", "ASYNC-008", "ASYNC-010", "ASYNC-012",
                                         *FALLBACK_LEGS, "ERR-011", "FALLBACK-005", "FALLBACK-006", "PARAM-004",
                                         *NEVER_PLAYED_ERRORS - {"ERR-015"}},
@@ -588,12 +595,13 @@ class StaleOpenAIModelMap(ReferenceGateway):
 
 # The refused body never reaches a scenario, so no ERR scenario on the route is played either.
 mutant("legacy-prompt-body-on-multimodal",
-       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", *NEVER_PLAYED_ERRORS - {"ERR-015"}, "ASYNC-013",
+       {"MAP-001", "NORM-001", "NORM-002", "NORM-004", "NORM-005", "NORM-007", *NEVER_PLAYED_ERRORS - {"ERR-015"},
+        "ASYNC-013",
         "FALLBACK-001", "FALLBACK-002", "FALLBACK-003", "FALLBACK-005"}, gateway=LegacyPromptOnMultimodal)
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
 # OpenAI's own fault plays (ERR) never reach a model OpenAI has retired.
-mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
-                                "FALLBACK-006", "ASYNC-003", *NEVER_PLAYED_ERRORS - {"ERR-015"}},
+mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "NORM-007", "ERR-011", *FALLBACK_LEGS,
+                                "FALLBACK-005", "FALLBACK-006", "ASYNC-003", *NEVER_PLAYED_ERRORS - {"ERR-015"}},
        gateway=StaleOpenAIModelMap)
 
 
@@ -741,7 +749,6 @@ for _name, _more in {"alias-sent-as-upstream-model": {"COST-003", "COST-006", "C
 
 # -- VIDEO: video jobs -------------------------------------------------------------------------
 
-import asyncio  # noqa: E402  (video mutants only)
 import contextlib  # noqa: E402
 
 from harness.reference.app import VideoJob  # noqa: E402
@@ -1146,3 +1153,228 @@ class UnknownModelPlainText(GatewayApp):
 
 mutant("edit-sent-to-generation-model", {"MAP-004"}, gateway=EditWithGenerationModel)
 mutant("unknown-model-refused-in-plain-text", {"MAP-007", "FUZZ-002"}, app=UnknownModelPlainText)
+
+
+# -- proof per assertion (#11): each mutant reaches an assertion no other one did ---------------
+
+
+class CannedAnswers(ReferenceGateway):
+    """Answers every image request with a canned picture and never calls a provider, as a stub
+    left in front of the real adapters would."""
+
+    async def generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return {"created": int(time.time()), "data": [{"url": "https://example.invalid/canned.png"}] * req.n}
+
+    async def edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        return await self.generate(route, req)
+
+    async def chat(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "canned", "object": "chat.completion", "created": int(time.time()), "model": route.alias,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "canned"}}]}
+
+
+class EditToImageToImage(ReferenceGateway):
+    """Sends a DashScope edit to the image2image synthesis route instead of the multimodal one."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        assert req.image is not None
+        data_url = f"data:{req.image_type};base64,{base64.b64encode(req.image).decode()}"
+        body = {"model": route.upstream_model, "input": {"prompt": req.prompt, "base_image_url": data_url},
+                "parameters": self.dashscope_parameters(req)}
+        answer = await self.call("dashscope", "POST", "/api/v1/services/aigc/image2image/image-synthesis",
+                                 json=body, headers=self.dashscope_async_headers())
+        output = await self.poll_dashscope(answer["output"]["task_id"])
+        return [r.get("url", "") for r in output.get("results", [])]
+
+
+class EditLosesInstruction(ReferenceGateway):
+    """Sends a DashScope edit with a stock instruction of its own: the client's is lost."""
+
+    async def dashscope_edit(self, route: Route, req: ImageRequest) -> list[str]:
+        req.prompt = "Edit this image."
+        return await super().dashscope_edit(route, req)
+
+
+class AltersOpenAIEditImage(ReferenceGateway):
+    """Re-encodes the client's image before uploading an OpenAI edit: OpenAI edits other bytes."""
+
+    async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        if req.image is not None:
+            req.image = req.image + b"\x00gwconf-reencoded"
+        return await super().openai_edit(route, req)
+
+
+class ImageUrlKey(ReferenceGateway):
+    """Names the image link `image_url` in data[] items, where OpenAI says `url`."""
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        answer = await super().images_response(urls, req)
+        answer["data"] = [{"image_url": d["url"]} if "url" in d else d for d in answer["data"]]
+        return answer
+
+
+class PollsAnswerProviderTaskId(GatewayApp):
+    """Answers a job read with a fresh id each time, as a gateway that shows the provider's
+    attempt id instead of the job id would."""
+
+    async def get_job(self, request: Request) -> Response:
+        response = await super().get_job(request)
+        if response.status_code != 200:
+            return response
+        body = json.loads(bytes(response.body))
+        return JSONResponse({**body, "id": f"attempt_{secrets.token_hex(8)}"})
+
+
+class ReplicateBytesReencoded(ReferenceGateway):
+    """Hands out Replicate images as base64 of re-encoded bytes, never the provider's file."""
+
+    async def replicate_generate(self, route: Route, req: ImageRequest) -> list[str]:
+        urls = await super().replicate_generate(route, req)
+        encoded = [base64.b64encode((await self.fetch_bytes(u)) + b"\x00gwconf-reencoded").decode() for u in urls]
+        return [f"data:image/png;base64,{e}" for e in encoded]
+
+    async def images_response(self, urls: list[str], req: ImageRequest) -> dict[str, Any]:
+        if urls and all(u.startswith("data:image/png;base64,") for u in urls):
+            return {"created": int(time.time()),
+                    "data": [{"b64_json": u.removeprefix("data:image/png;base64,")} for u in urls]}
+        return await super().images_response(urls, req)
+
+
+class TaskJobReadsHang(GatewayApp):
+    """A job store that locks up after its first DashScope task: its owner's read of a later task
+    job hangs once the job has ended."""
+
+    first_job = ""
+
+    async def get_job(self, request: Request) -> Response:
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is not None and is_task_alias(self, job.model):
+            self.first_job = self.first_job or job.id
+            if job.id != self.first_job and job.status in ("succeeded", "failed") \
+                    and job.owner == self.client_key(request):
+                await asyncio.sleep(60)
+        return await super().get_job(request)
+
+
+class SecondTaskSubmitDeadlocks(GatewayApp):
+    """Deadlocks on its second DashScope task submit: the first holds a lock it never releases.
+    (In catalogue order the first task is every-alias's and the second the raw submit's.)"""
+
+    task_submits = 0
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        if is_task_alias(self, model):
+            self.task_submits += 1
+            if self.task_submits == 2:
+                await asyncio.sleep(60)
+        return await super().answer(request, owner, model, work)
+
+
+def is_task_alias(app: GatewayApp, alias: str) -> bool:
+    return any(r.upstream_model in DASHSCOPE_TASK_MODELS for r in app.gateway.config.models if r.alias == alias)
+
+
+class ChainExhaustedHangs(ReferenceGateway):
+    """Holds the client's request open once every target of a fallback chain has failed."""
+
+    async def with_fallback(self, routes: list[Route], call: Any) -> Any:
+        try:
+            return await super().with_fallback(routes, call)
+        except GatewayError:
+            if len(routes) > 1:
+                await asyncio.sleep(60)
+            raise
+
+
+class ShortRandomJobIds(GatewayApp):
+    """Gives jobs random ids of 32 bits: not sequential, but few enough to guess."""
+
+    def new_job_id(self) -> str:
+        return f"img_{secrets.token_hex(4)}"
+
+
+class EmptySuccessAfter429(ReferenceGateway):
+    """Retries an OpenAI 429 out of sight and answers 200 with no images when the retries run out."""
+
+    async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
+        try:
+            return await super().openai_generate(route, req)
+        except GatewayError as exc:
+            if exc.status != 429:
+                raise
+            return {"created": int(time.time()), "data": []}
+
+
+class HangsOnProviderErrors(ReferenceGateway):
+    """Holds the client's request open when the provider answers an error, instead of answering it."""
+
+    async def call(self, provider: str, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return await super().call(provider, method, path, **kwargs)
+        except GatewayError as exc:
+            if exc.status in (400, 401, 500):
+                await asyncio.sleep(60)
+            raise
+
+
+# Nothing reaches a provider: every routing check fails at its first assertion, and the checks
+# that need a provider's play are blocked by the routing check of their alias.
+mutant("canned-answers-no-provider", {
+    "MAP-001", "MAP-002", "MAP-003", "MAP-004", "MAP-005", "MAP-006", "MAP-009", "MAP-010", "MAP-012",
+    "ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-007", "ASYNC-008", "ASYNC-009", "ASYNC-010",
+    "ASYNC-011", "ASYNC-012", *VENDOR_FIELDS, "EXTRA-001", "EXTRA-007", "NORM-001", "NORM-002", "NORM-003",
+    "NORM-004", "NORM-005", "NORM-007",
+    *NEVER_PLAYED_ERRORS, "ERR-011", *FALLBACK_LEGS, "FALLBACK-005", "FALLBACK-006", "SEC-002"},
+       gateway=CannedAnswers)
+mutant("edit-to-image2image-route", {"MAP-004"}, gateway=EditToImageToImage)
+# The edit arrives without the client's marker, so today MAP-004 sees no request of its own.
+mutant("edit-instruction-lost", {"MAP-004"}, gateway=EditLosesInstruction)
+mutant("openai-edit-image-reencoded", {"MAP-010"}, gateway=AltersOpenAIEditImage)
+mutant("data-items-image-url-key", {"ASYNC-002", "ASYNC-009", "ASYNC-010"}, gateway=ImageUrlKey)
+mutant("poll-answers-other-id", {"ASYNC-006"}, app=PollsAnswerProviderTaskId)
+mutant("replicate-bytes-reencoded", {"ASYNC-009"}, gateway=ReplicateBytesReencoded)
+mutant("task-job-reads-hang", {"ASYNC-002", "ASYNC-003", "ASYNC-004", "ASYNC-005", "ASYNC-006", "ASYNC-007",
+                               "ASYNC-010", "ASYNC-011", "ERR-015", "SEC-001"}, app=TaskJobReadsHang)
+mutant("second-task-submit-deadlocks", {"ASYNC-001"}, app=SecondTaskSubmitDeadlocks)
+mutant("exhausted-chain-hangs", {"FALLBACK-005"}, gateway=ChainExhaustedHangs)
+mutant("short-random-job-ids", {"SEC-003"}, app=ShortRandomJobIds)
+# The fallback chain's first leg is OpenAI's 429: the empty 200 ends the chain there.
+mutant("empty-200-after-429", {"ERR-011", "FALLBACK-001"}, gateway=EmptySuccessAfter429)
+mutant("hangs-on-provider-errors", {"ERR-001", "ERR-002", "ERR-010", "ERR-012", "ERR-014", "FUZZ-003"},
+       gateway=HangsOnProviderErrors)
+
+
+class EditInstructionApart(ReferenceGateway):
+    """Sends a DashScope edit's instruction as a message of its own, after the image's: the edit
+    model reads the first message only, so it edits without the client's instruction."""
+
+    async def dashscope_multimodal(self, route: Route, content: list[dict[str, str]],
+                                   params: dict[str, Any]) -> list[str]:
+        if not any("image" in part for part in content):
+            return await super().dashscope_multimodal(route, content, params)
+        images = [part for part in content if "image" in part]
+        texts = [part for part in content if "text" in part]
+        body = {"model": route.upstream_model, "parameters": params,
+                "input": {"messages": [{"role": "user", "content": images}, {"role": "user", "content": texts}]}}
+        answer = await self.call("dashscope", "POST", DASHSCOPE_MULTIMODAL, json=body)
+        choices = answer.get("output", {}).get("choices", [])
+        return [part["image"] for choice in choices
+                for part in choice.get("message", {}).get("content", []) if "image" in part]
+
+
+mutant("edit-instruction-apart", {"MAP-004"}, gateway=EditInstructionApart)
+
+
+class SubmitsTaskTwice(ReferenceGateway):
+    """Submits every DashScope task twice (a needless retry) and follows the second: the first
+    task runs unwatched, and is paid for."""
+
+    async def call(self, provider: str, method: str, path: str, **kwargs: Any) -> Any:
+        if (provider, method, path) == ("dashscope", "POST", DASHSCOPE_SYNTHESIS):
+            await super().call(provider, method, path, **kwargs)
+        return await super().call(provider, method, path, **kwargs)
+
+
+# MAP-002 counts the model of every submit: the second one is one too many.
+mutant("task-submitted-twice", {"ASYNC-011", "MAP-002"}, gateway=SubmitsTaskTwice)

@@ -65,4 +65,5 @@ def test_portkey_routes_openai_but_drops_translation_options(tmp_path: Path) -> 
     assert outcomes == {"MAP-005": "pass", "MAP-009": "pass",
                         "MAP-001": "fail",  # imageGenerate is not supported by dashscope
                         "EXTRA-001": "fail",  # translation_options dropped on the chat route
-                        "ERR-001": "fail"}  # the DashScope image request never reaches the upstream
+                        # the DashScope image request never reaches the upstream: MAP-001's defect
+                        "ERR-001": "blocked"}

@@ -7,22 +7,79 @@ and when `gwconf judge` re-reads the recording from disk.
 
 from __future__ import annotations
 
+import json
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from harness.checks._assertions import raised_at
+from harness.checks._checklib import is_dashscope_task_image
 from harness.checks._registry import MUST, Check
 from harness.config._profile import CAPABILITIES, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
 from harness.gateway.client import JobResult
 from harness.paths import CASSETTES_DIR
 from harness.records._capture import CapturedRequest
-from harness.records._outcome import Evidence, Outcome
+from harness.records._outcome import FAILED, Evidence, Exchange, Outcome
 from harness.records._recording import Answer, Recording, RunFacts, Step
 from harness.upstream._egress import EgressAttempt
 
 BOUND_REQUIREMENT = "The gateway must answer within the profile's bound."
+
+# The routing check that judges whether a request for an alias of this kind reaches its provider
+# at all: when it failed, a check that needed that request to arrive is blocked by it.
+ROUTING_CHECKS = {
+    ("dashscope", "image.generate", "sync"): "MAP-001",
+    ("dashscope", "image.generate", "task"): "MAP-003",
+    ("dashscope", "image.edit", ""): "MAP-004",
+    ("openai", "image.generate", ""): "MAP-005",
+    ("openai", "image.edit", ""): "MAP-010",
+    ("replicate", "image.generate", ""): "MAP-006",
+    ("dashscope", "chat", ""): "MAP-009",
+}
+REGION_CHECK = "MAP-012"  # a region-bound alias must reach its own region's upstream
+
+
+class Blocked(CheckFailed):
+    """A precondition failed (the request never reached the provider's play, no job was created).
+    After the run it becomes `blocked` when one of `candidates` failed, else an ordinary failure
+    with the precondition as its message: a blocked check never hides a defect."""
+
+    def __init__(self, requirement: str, expected: str, actual: str, candidates: Iterable[str]) -> None:
+        super().__init__(requirement, expected, actual)
+        self.candidates = sorted(set(candidates))
+
+
+def client_model(exchange: Exchange) -> str:
+    """The `model` a client request named (JSON body or multipart form), or ""."""
+    for name, value in exchange.form:
+        if name == "model":
+            return value
+    try:
+        body = json.loads(exchange.request_body or "null")
+    except ValueError:
+        return ""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else ""
+
+
+def routing_checks(profile: GatewayProfile, exchanges: Iterable[Exchange]) -> set[str]:
+    """The routing checks that judge where the profile's aliases named in `exchanges` must go."""
+    found: set[str] = set()
+    for exchange in exchanges:
+        for route in profile.models:
+            if route.alias != client_model(exchange):
+                continue
+            kind = ""
+            if (route.provider, route.capability) == ("dashscope", "image.generate"):
+                kind = "task" if is_dashscope_task_image(route) else "sync"
+            check_id = ROUTING_CHECKS.get((route.provider, route.capability, kind))
+            if check_id:
+                found.add(check_id)
+            if route.region:
+                found.add(REGION_CHECK)
+    return found
 
 
 class Judgement:
@@ -135,11 +192,31 @@ class Judgement:
         records = self.upstream(step)
         if any(r.scenario == play for r in records):
             return
-        self.fail(f"The request must reach the provider's endpoint that plays {play!r}; "
+        self.blocked(step, f"The request must reach the provider's endpoint that plays {play!r}; "
                   "the gateway's answer cannot show how it handles that case.",
                   f"a request the upstream answered with {play!r}",
                   ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in records)
                   or "no upstream request" + (f"; the gateway answered {answer}" if answer else ""))
+
+    def expect_served(self, step: str) -> None:
+        """The provider served `step` (a 2xx upstream answer): otherwise how the gateway shapes a
+        provider's result cannot be judged from it."""
+        records = self.upstream(step)
+        if any(r.answered is not None and 200 <= r.answered < 300 for r in records):
+            return
+        self.blocked(step, "The request must be served by its provider; the gateway's answer cannot show "
+                           "how it shapes a provider's result.", "a 2xx answer from the provider",
+                     ", ".join(f"{r.provider} {r.method} {r.path} -> {r.answered}" for r in records)
+                     or "no upstream request")
+
+    def blocked(self, step: str, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
+        """A precondition of the check failed for `step`: blocked by the routing checks of the
+        aliases the step asked for, if one of them fails in this run."""
+        found = self.recording.step(step)
+        self.evidence.expected = expected
+        self.evidence.actual = actual
+        raise Blocked(requirement, expected, actual,
+                      routing_checks(self.profile, found.exchanges if found is not None else []))
 
     # -- verdicts -------------------------------------------------------------------------------
 
@@ -198,6 +275,9 @@ def judge_check(check: Check, recording: Recording, profile: GatewayProfile, fac
     except CheckFailed as exc:
         outcome.outcome = "fail" if check.level == MUST else "warn"
         outcome.message = exc.render()
+        outcome.assertion = raised_at(check.id, check.func, exc.__traceback__)
+        if isinstance(exc, Blocked):
+            outcome.candidates = [c for c in exc.candidates if c != check.id]
     except CheckSkipped as exc:
         outcome.outcome, outcome.message = "skip", str(exc)
     except UpstreamUnavailable as exc:
@@ -211,3 +291,30 @@ def judge_check(check: Check, recording: Recording, profile: GatewayProfile, fac
     outcome.evidence = t.passing_evidence() if outcome.outcome == "pass" else t.evidence
     outcome.fates = t.fates
     return outcome
+
+
+def resolve_blocked(outcomes: list[Outcome]) -> list[Outcome]:
+    """A failed precondition becomes `blocked` when a check it names failed in the same run (its
+    root causes, followed through checks that are blocked themselves), else it stays a failure.
+    Run once all outcomes are in: during the run, by `gwconf judge`, in process."""
+    by_id = {o.check_id: o for o in outcomes}
+
+    def roots(check_id: str, seen: frozenset[str]) -> set[str]:
+        cause = by_id.get(check_id)
+        if cause is None or check_id in seen:
+            return set()
+        if cause.outcome in FAILED and not cause.candidates:
+            return {check_id}
+        if cause.candidates and cause.outcome in FAILED:
+            # itself a failed precondition: whatever explains it explains this; nothing does, it is the cause
+            return set().union(*(roots(c, seen | {check_id}) for c in cause.candidates)) or {check_id}
+        return set()
+
+    resolved = {o.check_id: sorted(set().union(*(roots(c, frozenset({o.check_id})) for c in o.candidates)))
+                for o in outcomes if o.candidates and o.outcome in FAILED}
+    for o in outcomes:
+        if o.check_id in resolved:
+            o.candidates = []
+            if resolved[o.check_id]:
+                o.outcome, o.blocked_by = "blocked", resolved[o.check_id]
+    return outcomes

@@ -8,7 +8,10 @@ from typing import Any
 
 from harness.records._capture import CapturedRequest
 
-OUTCOMES = ("pass", "fail", "warn", "skip", "error")
+OUTCOMES = ("pass", "fail", "warn", "skip", "error", "blocked")
+# A failure its precondition explains: another check of the run failed first (`blocked_by`).
+# It is not a failure of its own and changes neither the verdict nor an exit code.
+FAILED = ("fail", "warn")
 BODY_LIMIT = 16_000  # evidence keeps this many characters of any one body
 
 
@@ -145,12 +148,20 @@ class Outcome:
     spec: str = ""
     evidence: Evidence = field(default_factory=Evidence)
     fates: list[dict[str, Any]] = field(default_factory=list)  # PARAM checks: each parameter's fate
+    assertion: str = ""  # the failing assertion ("MAP-004#3"), numbered by harness.checks._assertions
+    blocked_by: list[str] = field(default_factory=list)  # a blocked check: the failures that explain it
+    # A failed precondition: the checks whose failure would explain it. Resolved once the run's
+    # outcomes are in (harness.checks._judge.resolve_blocked), then emptied.
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evidence"] = self.evidence.to_dict()
         if not self.fates:
             del data["fates"]
+        for optional in ("assertion", "blocked_by", "candidates"):
+            if not data[optional]:
+                del data[optional]
         return data
 
     @classmethod

@@ -14,10 +14,20 @@ from typing import Any
 
 import httpx
 
-from harness.gateway._seam import TRANSPORT_KEY
 from harness.reference.errors import GatewayError, client_status
+from harness.reference.facts import (
+    DASHSCOPE_CHAT,
+    DASHSCOPE_MULTIMODAL,
+    DASHSCOPE_SYNTHESIS,
+    DASHSCOPE_TASK,
+    DASHSCOPE_TASK_MODELS,
+    OPENAI_CHAT,
+    OPENAI_EDITS,
+    OPENAI_GENERATIONS,
+    REPLICATE_MODEL_PREDICTIONS,
+    REPLICATE_PREDICTION,
+)
 from harness.reference.transport import QueuedTransport
-from harness.upstream.dashscope import ASYNC_ONLY_IMAGE_MODELS
 
 # OpenAI image request fields the gateway understands; anything else is a vendor field.
 OPENAI_IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_format", "quality",
@@ -26,16 +36,14 @@ OPENAI_IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "response_forma
 DASHSCOPE_VENDOR_FIELDS = frozenset({"prompt_extend", "watermark", "negative_prompt", "seed"})
 # The types DashScope reads them as: a multipart edit carries every field as a string.
 DASHSCOPE_VENDOR_TYPES: dict[str, type] = {"prompt_extend": bool, "watermark": bool, "seed": int}
-# The reference uses the task API for the models that speak nothing else.
-DASHSCOPE_TASK_MODELS = ASYNC_ONLY_IMAGE_MODELS
-DASHSCOPE_SYNTHESIS = "/api/v1/services/aigc/text2image/image-synthesis"
-DASHSCOPE_MULTIMODAL = "/api/v1/services/aigc/multimodal-generation/generation"
-DASHSCOPE_CHAT = "/compatible-mode/v1/chat/completions"
 DASHSCOPE_VIDEO = "/api/v1/services/aigc/video-generation/video-synthesis"
 # DashScope video fields a client may add to an OpenAI video request, by where DashScope wants them.
 DASHSCOPE_VIDEO_INPUT = frozenset({"img_url", "negative_prompt", "audio_url"})
 DASHSCOPE_VIDEO_PARAMETERS = frozenset({"prompt_extend", "watermark", "seed", "resolution", "shot_type",
                                         "duration", "size"})
+# The config key under which an in-process run hands the gateway its HTTP transport (the seam's
+# router: harness.gateway._seam names the same key; tests/test_oracles.py keeps them equal).
+TRANSPORT_KEY = "http_transport"
 TASK_DONE = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
 # DashScope's regions have their own hosts and keys; config `upstreams` and `provider_keys`
 # name them by these keys. A route without a region is Beijing's, DashScope's default.
@@ -367,7 +375,7 @@ class ReferenceGateway:
     async def poll_dashscope(self, task_id: str) -> dict[str, Any]:
         for _ in range(self.config.task_max_polls):
             await asyncio.sleep(self.config.task_poll_interval)
-            output = (await self.call("dashscope", "GET", f"/api/v1/tasks/{task_id}")
+            output = (await self.call("dashscope", "GET", DASHSCOPE_TASK.format(task_id=task_id))
                       ).get("output", {})
             status = output.get("task_status")
             if status == "SUCCEEDED":
@@ -398,14 +406,14 @@ class ReferenceGateway:
         return body
 
     async def openai_generate(self, route: Route, req: ImageRequest) -> dict[str, Any]:
-        return await self.call("openai", "POST", "/v1/images/generations",
+        return await self.call("openai", "POST", OPENAI_GENERATIONS,
                                json=self.openai_body(route, req))
 
     async def openai_edit(self, route: Route, req: ImageRequest) -> dict[str, Any]:
         assert req.image is not None
         fields = {k: str(v) for k, v in self.openai_body(route, req).items()}
         files = {"image": ("image.png", req.image, req.image_type)}
-        return await self.call("openai", "POST", "/v1/images/edits", data=fields, files=files)
+        return await self.call("openai", "POST", OPENAI_EDITS, data=fields, files=files)
 
     # Replicate
 
@@ -415,7 +423,7 @@ class ReferenceGateway:
         output_format = req.openai_body.get("output_format") or "png"
         body = {"input": {"prompt": req.prompt, "num_outputs": req.n,
                           "output_format": "jpg" if output_format == "jpeg" else output_format, **req.vendor}}
-        created = await self.call("replicate", "POST", f"/v1/models/{owner_name}/predictions",
+        created = await self.call("replicate", "POST", REPLICATE_MODEL_PREDICTIONS.format(owner_name=owner_name),
                                   json=body)
         prediction = await self.poll_replicate(created)
         output = prediction.get("output")
@@ -431,7 +439,7 @@ class ReferenceGateway:
                                         str(prediction.get("error") or status))
             await asyncio.sleep(self.config.task_poll_interval)
             prediction = await self.call("replicate", "GET",
-                                         f"/v1/predictions/{prediction['id']}")
+                                         REPLICATE_PREDICTION.format(prediction_id=prediction["id"]))
         raise self.task_timeout()
 
     # -- video --------------------------------------------------------------------------------
@@ -477,7 +485,7 @@ class ReferenceGateway:
         if route.provider == "dashscope":
             return await self.call("dashscope", "POST", DASHSCOPE_CHAT, json=upstream_body)
         if route.provider == "openai":
-            return await self.call("openai", "POST", "/v1/chat/completions", json=upstream_body)
+            return await self.call("openai", "POST", OPENAI_CHAT, json=upstream_body)
         raise GatewayError(400, "unsupported_model", f"{route.alias} does not support chat")
 
 

@@ -21,7 +21,8 @@ from rich.text import Text
 from harness.checks._registry import CATEGORIES
 from harness.records._outcome import OUTCOMES, Outcome
 
-STYLES = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim", "error": "magenta"}
+STYLES = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim", "error": "magenta",
+          "blocked": "cyan"}
 SHOWN_FAILURES = 30
 
 

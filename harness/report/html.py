@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from harness.report.fates import cell_class, fate_matrix, fate_tables
 HTML_BODY_LIMIT = 4_000  # at most this many characters of one body on the page
 PAGE_BUDGET = 120_000  # characters of bodies per page, shared out over every body shown
 MIN_BODY = 400
-GLYPHS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "error": "💥"}
+GLYPHS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "error": "💥", "blocked": "🔗"}
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]|#]")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -85,6 +86,36 @@ def failing(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in document["checks"] if c["outcome"] in ("fail", "error")]
 
 
+@dataclass
+class RootCauses:
+    """A run's failures by root cause: each failing check with the checks its failure blocks."""
+
+    causes: list[tuple[dict[str, Any], list[dict[str, Any]]]]  # (failing check, the checks it blocks)
+    blocked: list[dict[str, Any]]
+
+    @property
+    def blocking(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        return [(c, b) for c, b in self.causes if b]
+
+    @property
+    def alone(self) -> list[dict[str, Any]]:
+        return [c for c, b in self.causes if not b]
+
+    @property
+    def must(self) -> int:
+        return sum(c["level"] == "MUST" and c["outcome"] in ("fail", "error") for c, _ in self.causes)
+
+
+def root_causes(document: dict[str, Any]) -> RootCauses:
+    checks = document["checks"]
+    blocked = [c for c in checks if c["outcome"] == "blocked"]
+    causes = [(c, [b for b in blocked if c["check_id"] in b.get("blocked_by", [])])
+              for c in checks if c["outcome"] in ("fail", "warn", "error")]
+    level = {"MUST": 0, "SHOULD": 1, "MAY": 2}
+    causes.sort(key=lambda cb: (-len(cb[1]), level.get(cb[0]["level"], 3)))
+    return RootCauses(causes, blocked)
+
+
 @cache
 def environment(autoescape: bool = True) -> Environment:
     env = Environment(
@@ -98,14 +129,15 @@ def environment(autoescape: bool = True) -> Environment:
     env.filters.update(pct=pct, seconds=seconds, short=short_digest, pretty=pretty,
                        clip=clip, xml=xml_text, md=md_text)
     env.globals.update(OUTCOMES=OUTCOMES, CATEGORIES=CATEGORIES, GLYPHS=GLYPHS,
-                       categories_of=categories_of, failing=failing)
+                       categories_of=categories_of, failing=failing,
+                       root_causes=root_causes)
     env.globals.update(fate_tables=fate_tables, fate_matrix=fate_matrix, fate_class=cell_class)
     return env
 
 
 def body_limits(document: dict[str, Any]) -> dict[str, int]:
     """Characters per body, by outcome: the page budget split over all bodies, failures x3."""
-    weights = {"fail": 3, "error": 3, "warn": 2, "pass": 1, "skip": 1}
+    weights = {"fail": 3, "error": 3, "warn": 2, "pass": 1, "skip": 1, "blocked": 1}
     shares = 0
     for check in document["checks"]:
         e = check["evidence"]

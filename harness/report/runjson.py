@@ -45,7 +45,17 @@ def cassettes_summary(root: Path) -> dict[str, Any]:
             "catalogue_date": catalogue_date(root)}
 
 
+def root_causes(outcomes: list[Outcome]) -> dict[str, list[str]]:
+    """Each failing check (fail, warn, error), with the checks its failure blocks."""
+    causes: dict[str, list[str]] = {o.check_id: [] for o in outcomes if o.outcome in ("fail", "warn", "error")}
+    for o in outcomes:
+        for cause in o.blocked_by:
+            causes.setdefault(cause, []).append(o.check_id)
+    return causes
+
+
 def summarize(outcomes: list[Outcome], client_requests: int = 0) -> dict[str, Any]:
+    causes = root_causes(outcomes)
     by_outcome = Counter({o: 0 for o in OUTCOMES})
     by_outcome.update(o.outcome for o in outcomes)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
@@ -66,6 +76,10 @@ def summarize(outcomes: list[Outcome], client_requests: int = 0) -> dict[str, An
         "must_by_category": {k: {**v, "rate": round(v["passed"] / v["total"], 4) if v["total"]
                                  else 1.0} for k, v in must_by_category.items()},
         "verdict": "pass" if must_passed == must_total else "fail",
+        # Distinct defects: a blocked check is explained by its root cause, not counted again.
+        "root_causes": {"must": sum(o.level == "MUST" and o.outcome in ("fail", "error") for o in outcomes),
+                        "total": len(causes),
+                        "blocking": {k: v for k, v in causes.items() if v}},
         "client_requests": client_requests,
     }
 

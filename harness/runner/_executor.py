@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.checks._judge import judge_check, skipped, unmet_need
+from harness.checks._judge import judge_check, resolve_blocked, skipped, unmet_need
 from harness.checks._registry import SCENARIOS, Check
 from harness.config._profile import GatewayProfile
 from harness.errors import ConfigError
@@ -49,7 +49,7 @@ class Recorder:
         return judge_check(check, self.recording(check.scenario), self.profile, self.facts)
 
     def run(self, checks: Iterable[Check]) -> list[Outcome]:
-        return [self.outcome(c) for c in checks]
+        return resolve_blocked([self.outcome(c) for c in checks])
 
 
 def judge_recordings(checks: Iterable[Check], recordings: dict[str, Recording], profile: GatewayProfile,
@@ -70,7 +70,7 @@ def judge_recordings(checks: Iterable[Check], recordings: dict[str, Recording], 
             outcomes.append(Outcome(check.id, check.title, check.level, check.category, "error", 0.0,
                                     message=f"harness could not decide: the run recorded no scenario "
                                             f"{check.scenario!r}", spec=check.spec))
-    return outcomes
+    return resolve_blocked(outcomes)
 
 
 def client_requests(recordings: Iterable[Recording]) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from harness.checks._judge import resolve_blocked
 from harness.checks._registry import Check, catalogue, load_suites
 from harness.config._profile import load_profile
 from harness.config._redact import scrub
@@ -101,8 +102,9 @@ def execute_suites(env: RunEnv, options: RunOptions) -> list[Outcome]:
         if check_id not in outcomes and check_id in catalogue_now:
             outcomes[check_id] = lost_outcome(catalogue_now[check_id])
     order = list(catalogue_now)
-    return sorted(outcomes.values(),
-                  key=lambda o: order.index(o.check_id) if o.check_id in order else len(order))
+    # Each item judged alone; which failed precondition another failure explains is known only now.
+    return resolve_blocked(sorted(outcomes.values(),
+                                  key=lambda o: order.index(o.check_id) if o.check_id in order else len(order)))
 
 
 def lost_outcome(check: Check) -> Outcome:

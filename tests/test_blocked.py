@@ -1,0 +1,118 @@
+"""Outcome `blocked`: a check whose precondition failed because another check failed is blocked
+by it, not counted as a failure of its own; with no such failure in the run it is an ordinary
+failure, so a blocked check never hides a defect. The verdict and exit codes do not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.checks._judge import resolve_blocked
+from harness.checks._registry import load_suites
+from harness.config import _schemas as schemas
+from harness.paths import SUITES_DIR
+from harness.records._outcome import Outcome
+from harness.report.baseline import ExpectationSet
+from harness.report.gate import judge
+from harness.report.junit import render_junit
+from harness.report.matrix import render_matrix_markdown
+from harness.report.render import render_reports, with_optional_fields
+from harness.report.runjson import build_run, now_iso
+from harness.runner._inprocess import run_in_process
+from tests.mutants import MUTANTS
+from tests.test_mutation import FAST, PROFILE, TEMPLATE
+
+DIGEST = "sha256:" + "0" * 64
+GATEWAY = {"name": "canned", "base_url": "http://127.0.0.1:1", "profile": str(PROFILE),
+           "profile_digest": DIGEST, "dialect": "jobs"}
+
+
+def outcome(check_id: str, result: str, candidates: tuple[str, ...] = ()) -> Outcome:
+    return Outcome(check_id, check_id, "MUST", check_id.split("-")[0], result, 0.0, message=f"{check_id} says",
+                   candidates=list(candidates))
+
+
+def test_a_failed_precondition_is_blocked_only_by_a_failure_of_the_run() -> None:
+    outcomes = resolve_blocked([
+        outcome("MAP-001", "fail"), outcome("MAP-005", "pass"),
+        outcome("ERR-001", "fail", ("MAP-001",)),  # its routing check failed: blocked
+        outcome("ERR-011", "fail", ("MAP-005",)),  # its routing check passed: a failure of its own
+        outcome("ASYNC-008", "fail", ("MAP-006",)),  # its routing check did not run: a failure of its own
+        outcome("ASYNC-009", "fail", ("ASYNC-008",)),  # blocked by the failure above, itself not blocked
+    ])
+    by_id = {o.check_id: o for o in outcomes}
+    assert (by_id["ERR-001"].outcome, by_id["ERR-001"].blocked_by) == ("blocked", ["MAP-001"])
+    assert (by_id["ERR-011"].outcome, by_id["ERR-011"].blocked_by) == ("fail", [])
+    assert (by_id["ASYNC-008"].outcome, by_id["ASYNC-008"].message) == ("fail", "ASYNC-008 says")
+    assert (by_id["ASYNC-009"].outcome, by_id["ASYNC-009"].blocked_by) == ("blocked", ["ASYNC-008"])
+    assert not any(o.candidates for o in outcomes), "candidates are resolved away"
+
+
+def test_blocked_follows_a_chain_to_its_root_cause() -> None:
+    outcomes = resolve_blocked([outcome("MAP-003", "fail"), outcome("ASYNC-002", "fail", ("ASYNC-099",)),
+                                outcome("ASYNC-099", "fail", ("MAP-003",))])
+    assert {o.check_id: o.blocked_by for o in outcomes}["ASYNC-002"] == ["MAP-003"]
+
+
+@pytest.fixture(scope="module")
+def canned() -> dict:
+    """A gateway that never calls a provider: the routing checks fail, the checks that need a
+    provider's play are blocked by them."""
+    outcomes = run_in_process(PROFILE, MUTANTS["canned-answers-no-provider"][0].factory(), timeouts=FAST,
+                              template_vars=TEMPLATE)
+    return build_run(outcomes, run_id="test", started_at=now_iso(), finished_at=now_iso(), gateway=GATEWAY,
+                     cassettes={"digest": DIGEST, "count": 0})
+
+
+def test_a_run_reports_blocked_checks_with_their_root_cause(canned: dict) -> None:
+    checks = {c["check_id"]: c for c in canned["checks"]}
+    assert checks["ERR-001"]["outcome"] == "blocked" and checks["ERR-001"]["blocked_by"] == ["MAP-001"]
+    assert checks["ASYNC-002"]["blocked_by"] == ["MAP-003"]
+    assert checks["ASYNC-009"]["blocked_by"] == ["MAP-006"]
+    assert checks["ERR-011"]["blocked_by"] == ["MAP-005"]
+    assert checks["MAP-001"]["outcome"] == "fail" and checks["MAP-001"]["assertion"] == "MAP-001#1"
+    assert schemas.errors("report", canned) == []
+    summary = canned["summary"]
+    assert summary["verdict"] == "fail"
+    assert summary["by_outcome"]["blocked"] == sum(c["outcome"] == "blocked" for c in canned["checks"])
+    assert summary["root_causes"]["must"] == sum(c["outcome"] == "fail" for c in canned["checks"]
+                                                 if c["level"] == "MUST")
+    assert "ERR-001" in summary["root_causes"]["blocking"]["MAP-001"]
+
+
+def test_reports_open_with_root_causes_and_list_blocked_checks_apart(canned: dict, tmp_path: Path) -> None:
+    render_reports([canned], tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown.index("### Root causes") < markdown.index("| category |")
+    blocked_by_map_001 = len(canned["summary"]["root_causes"]["blocking"]["MAP-001"])
+    assert f"**MAP-001** (MUST) {canned['checks'][0]['title']} — blocks {blocked_by_map_001} (" in markdown
+    assert "Blocked (" in markdown and "blocked by MAP-001" in markdown
+    html = (tmp_path / "report.html").read_text()
+    assert html.index('id="root-causes"') < html.index('aria-label="counts"')
+    junit = render_junit(canned)
+    assert 'message="blocked by MAP-001: ' in junit
+
+
+def test_the_gate_does_not_fail_on_blocked_alone(canned: dict) -> None:
+    failing = {c["check_id"]: "known" for c in canned["checks"] if c["outcome"] in ("fail", "error")}
+    gate = judge(canned, ExpectationSet(failing, None))
+    assert gate.passed, gate.lines()
+
+
+def test_a_precondition_with_no_failing_cause_in_the_run_stays_a_failure() -> None:
+    """Judged without its routing check (as `-k ERR-001` would), the precondition is the failure."""
+    catalogue = load_suites(SUITES_DIR)
+    outcomes = run_in_process(PROFILE, MUTANTS["canned-answers-no-provider"][0].factory(),
+                              checks=[catalogue["ERR-001"]], timeouts=FAST, template_vars=TEMPLATE)
+    assert [(o.check_id, o.outcome, o.blocked_by) for o in outcomes] == [("ERR-001", "fail", [])]
+    assert outcomes[0].message.startswith("The request must reach the provider's endpoint that plays 'error-400'")
+    assert outcomes[0].assertion == "ERR-001#1"
+
+
+def test_the_matrix_shows_root_causes_per_gateway(canned: dict) -> None:
+    other = {**canned, "run_id": "other", "gateway": {**canned["gateway"], "name": "other"}}
+    matrix = render_matrix_markdown([with_optional_fields(canned), with_optional_fields(other)])
+    causes = canned["summary"]["root_causes"]
+    assert f"| **root causes** (MUST) | {causes['total']} ({causes['must']}): MAP-001 blocks " in matrix
+    assert f"| **blocked** | {canned['summary']['by_outcome']['blocked']} |" in matrix
