@@ -13,6 +13,7 @@ from typing import Any, NoReturn, Protocol
 
 import httpx
 
+from harness import budget
 from harness.capture import CapturedRequest
 from harness.egress import EgressAttempt, fetch_attempts
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
@@ -182,11 +183,14 @@ class CheckContext:
 
     @contextmanager
     def bounded(self, requirement: str = "The gateway must answer within the profile's bound.") -> Iterator[None]:
-        """Where a check's subject is the answer itself, a client-side timeout is the gateway's
-        failure, not the harness being unable to decide."""
+        """A client timeout, judged by the rule in harness/budget.py: the gateway's failure of
+        `requirement` while it still answers a liveness probe, an `error` once it stopped answering."""
         try:
             yield
         except GatewayTimeout as exc:
+            stopped = budget.stopped_verdict(self.check.id, self.env.gateway_url, str(exc))
+            if stopped is not None:
+                raise stopped from exc
             self.fail(requirement, f"an answer within {self.profile.timeouts.request:g}s", str(exc))
 
     def fail(self, requirement: str, expected: str = "", actual: str = "") -> NoReturn:

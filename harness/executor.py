@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Iterable
 
+from harness import budget
 from harness.context import CaptureSource, CheckContext, RunEnv
 from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
 from harness.outcome import Outcome
@@ -41,7 +42,9 @@ def run_check(check: Check, env: RunEnv, profile: GatewayProfile,
     t = CheckContext(check, env, profile, captures)
     started = time.monotonic()
     try:
-        check.func(t)
+        budget.start_check(t)  # hook (harness/budget.py): breaker open or run budget spent: end now
+        with t.bounded("The gateway must answer every request within the profile's request bound."):
+            check.func(t)  # a client timeout the check did not judge itself follows the same rule
         _collect_captures(t)
     except CheckFailed as exc:
         _collect_captures(t)

@@ -7,13 +7,14 @@ import io
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness import budget, preflight
 from harness.context import ENV_VAR
 from harness.errors import ConfigError
 from harness.outcome import Outcome
@@ -37,6 +38,8 @@ class RunOptions:
     quiet: bool = False
     progress: Any = None
     upstream_port: int | None = None  # fixed mock ports, for a gateway configured by hand
+    budget: float | None = None  # seconds for the whole run; None: derived from the profile (harness/budget.py)
+    announce: Callable[[str], None] | None = None  # where the run says its budget as it starts
     extra_pytest_args: list[str] = field(default_factory=list)
 
 
@@ -125,22 +128,18 @@ def check_keyword(keyword: str | None) -> None:
         raise ConfigError(f"-k {keyword!r}: not a valid selection ({exc.msg})") from exc
 
 
-def check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: --out must be a directory, and this is a file")
-
-
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the catalogue against the profile's gateway; return the run.json document."""
     check_keyword(options.keyword)
-    check_out_dir(options.out)
+    profile = preflight.check_run(options.profile, options.out, options.cassettes)  # hook: before anything starts
     load_suites(options.suites)
     if not catalogue():
         raise ConfigError(f"{options.suites}: no checks registered")
     run_id = f"{now_iso().replace(':', '').replace('-', '')[:15]}-{secrets.token_hex(3)}"
     started_at = now_iso()
     # The rendered gateway config holds keys: it lives in a private temp dir, never in `out`.
-    with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
+    with budget.for_run(profile.timeouts, len(catalogue()), options.workers, options.budget,  # hook
+                        options.announce), tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
         try:

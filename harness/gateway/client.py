@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from harness import budget
 from harness.errors import UpstreamUnavailable
 from harness.outcome import Exchange, clip
 from harness.profile import Dialect, GatewayProfile
@@ -110,8 +111,10 @@ class GatewayClient:
         if auth_key:
             all_headers.setdefault("Authorization", f"Bearer {auth_key}")
         request = self.http.build_request(method, url, headers=all_headers, **kwargs)
-        if timeout is not None:
-            request.extensions["timeout"] = httpx.Timeout(timeout, connect=5.0).as_dict()
+        # Never more than what is left of the check's bound (harness/budget.py).
+        nominal = timeout if timeout is not None else self.timeouts.request
+        bound = budget.clamp(nominal)
+        request.extensions["timeout"] = httpx.Timeout(bound, connect=min(5.0, bound)).as_dict()
         exchange = Exchange(
             method=method,
             url=str(request.url),
@@ -119,13 +122,15 @@ class GatewayClient:
             request_body=clip(self._body_text(request)),
         )
         started = time.monotonic()
-        bound = timeout if timeout is not None else self.timeouts.request
         try:
             response = self.send_within(request, bound)
         except httpx.TimeoutException as exc:
             exchange.elapsed = time.monotonic() - started
             exchange.error = f"timeout after {exchange.elapsed:.1f}s"
             self.record(exchange)
+            if bound < nominal:  # the check's time ran out, not the gateway's bound
+                raise budget.BudgetSpent(f"{url}: the check's bound was spent after {bound:.1f}s of "
+                                         f"this request's {nominal:g}s") from exc
             raise GatewayTimeout(f"{url}: no complete answer within {bound:g}s") from exc
         except httpx.HTTPError as exc:
             exchange.elapsed = time.monotonic() - started
@@ -137,6 +142,7 @@ class GatewayClient:
         exchange.response_headers = redact_headers(response.headers.items())
         exchange.response_body = clip(scrub(self._response_text(response), self.secrets))
         self.record(exchange)
+        budget.record_answer()
         return response
 
     def send_within(self, request: httpx.Request, bound: float) -> httpx.Response:
