@@ -221,7 +221,7 @@ def test_console_summary_and_progress(tmp_path: Path):
 
     from harness.report.console import Progress, print_summary
 
-    console = Console(record=True, width=120, force_terminal=False)
+    console = Console(record=True, width=120, force_terminal=True)
     with Progress(console) as progress:
         progress.start_total(6, {"MAP": 3, "ASYNC": 2, "NORM": 1})
         for outcome in sample_outcomes():
