@@ -24,6 +24,25 @@ app.add_typer(cassettes_app, name="cassettes")
 EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"gwconf {version('gwconf')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("gwconf (not installed)")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
+                                           help="print gwconf's version and exit")] = False,
+) -> None:
+    """Conformance and contract tests for AI gateways."""
+
+
 @contextmanager
 def config_errors() -> Iterator[None]:
     """A user mistake (ConfigError) becomes one line on stderr and exit 2."""
@@ -51,6 +70,9 @@ def run(
     upstream_port: Annotated[int | None, typer.Option(
         min=1, max=65531, help="serve the mocks on this port and the next four (as `gwconf upstreams --port`), "
         "for a gateway that is already running and configured with those URLs")] = None,
+    budget: Annotated[float | None, typer.Option(
+        min=1, help="seconds for the whole run (default: derived from the profile's timeouts, printed at "
+        "the start); checks left when it is spent end as errors")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from rich.console import Console
@@ -66,7 +88,8 @@ def run(
         with Progress(quiet=quiet) as progress:
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
-                                          quiet=quiet, progress=progress, upstream_port=upstream_port))
+                                          quiet=quiet, progress=progress, upstream_port=upstream_port,
+                                          budget=budget, announce=progress.announce))
         written = render_reports([document], out)
     print_summary(document, Console(stderr=True), quiet=quiet)
     typer.echo(f"wrote {out / 'run.json'}" + "".join(f", {p.name}" for p in written))
@@ -99,8 +122,9 @@ def checks(
     table = Table(title=f"gwconf checks ({len(catalogue)})")
     for column in ("id", "level", "needs", "title"):
         table.add_column(column)
+    table.add_column("spec", overflow="fold")
     for c in catalogue.values():
-        table.add_row(c.id, c.level, c.needs, c.title)
+        table.add_row(c.id, c.level, c.needs, c.title, c.spec)
     Console().print(table)
 
 
@@ -171,9 +195,12 @@ def cassettes_validate(
     directory: Annotated[Path, typer.Argument(help="cassette directory")] = CASSETTES_DIR,
 ) -> None:
     """Check every cassette against the cassette schema and its provider's wire schemas."""
+    from harness.cassette import cassette_files
     from harness.cassette_check import validate_tree
 
     with config_errors():
+        if not cassette_files(directory):
+            raise ConfigError(f"{directory}: no cassettes (*.yaml) found")
         problems = validate_tree(directory)
     for line in problems:
         typer.echo(line, err=True)
@@ -196,10 +223,12 @@ def record(
     """Record one scenario from the real provider (opt-in, scrubbed) into a cassette."""
     import os
 
+    from harness.preflight import check_scenario_name
     from harness.record import Recording
     from harness.record import record as make_recording
 
     with config_errors():
+        check_scenario_name(scenario)  # before anything else: it becomes a path
         if not i_mean_it:
             raise ConfigError("recording calls the real provider and costs money: pass --live to confirm")
         if provider not in ("dashscope", "openai", "replicate"):
