@@ -6,7 +6,7 @@ import time
 import traceback
 from collections.abc import Iterable
 
-from harness import budget
+from harness import budget, nonanswer
 from harness.context import CaptureSource, CheckContext, RunEnv
 from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
 from harness.outcome import Outcome
@@ -43,8 +43,9 @@ def run_check(check: Check, env: RunEnv, profile: GatewayProfile,
     started = time.monotonic()
     try:
         budget.start_check(t)  # hook (harness/budget.py): breaker open or run budget spent: end now
-        with t.bounded("The gateway must answer every request within the profile's request bound."):
-            check.func(t)  # a client timeout the check did not judge itself follows the same rule
+        with t.bounded("The gateway must answer every request within the profile's request bound."), \
+                nonanswer.judged(t):  # hooks: the timeout rule (harness/budget.py); a non-answer never passes
+            check.func(t)
         _collect_captures(t)
     except CheckFailed as exc:
         _collect_captures(t)

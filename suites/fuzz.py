@@ -10,6 +10,8 @@ from harness.checklib import SPEC_OPENAI_ERRORS, is_error_envelope, short
 from harness.context import CheckContext
 from harness.errors import UpstreamUnavailable
 from harness.fuzzing import Campaign, FuzzCall, campaign
+from harness.gateway.client import GatewayTimeout
+from harness.nonanswer import REQUIREMENT
 from harness.registry import MUST, SHOULD, check
 
 SPEC_SCHEMATHESIS = "https://schemathesis.readthedocs.io/en/stable/"
@@ -24,8 +26,15 @@ def fuzz(t: CheckContext) -> Campaign:
         t.note(note)
     if not run.calls:
         raise UpstreamUnavailable("no fuzz request was sent")
-    if not run.answered() and not run.slow():
+    if not run.answered():
+        if run.slow():  # hook: nothing answered, nothing judged; the timeout rule (harness/budget.py) decides
+            with t.bounded("Invalid input must be answered within the request bound."):
+                raise GatewayTimeout(f"none of {len(run.calls)} fuzz requests got an answer within "
+                                     f"{run.bound:g}s, the first: {run.calls[0].summary()}")
         raise UpstreamUnavailable(f"no fuzz request was answered ({run.calls[0].summary()})")
+    # hook: a non-answer is never a pass (harness/nonanswer.py)
+    silent = [c for c in run.answered() if c.status is not None and 200 <= c.status < 300 and c.body is None]
+    t.expect(not silent, REQUIREMENT, "a JSON body on every 2xx answer", keep(t, silent))
     return run
 
 

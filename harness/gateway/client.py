@@ -17,6 +17,7 @@ import httpx
 
 from harness import budget
 from harness.errors import UpstreamUnavailable
+from harness.nonanswer import is_non_answer
 from harness.outcome import Exchange, clip
 from harness.profile import Dialect, GatewayProfile
 from harness.redact import redact_headers, scrub
@@ -94,6 +95,7 @@ class GatewayClient:
         # Set when an async submit was accepted but gave nothing to follow: the gateway may
         # still be talking to the upstream in the background.
         self.unfollowed_work = False
+        self.non_answers: list[str] = []  # 2xx answers that are not JSON (harness/nonanswer.py)
         self.timeouts = profile.timeouts
         self.http = httpx.Client(timeout=httpx.Timeout(self.timeouts.request, connect=5.0), verify=TLS_CONTEXT)
 
@@ -143,6 +145,10 @@ class GatewayClient:
         exchange.response_body = clip(scrub(self._response_text(response), self.secrets))
         self.record(exchange)
         budget.record_answer()
+        if is_non_answer(response.status_code, response.headers.get("content-type", ""), response.text):
+            self.non_answers.append(f"{method} {url} -> {response.status_code} "
+                                    f"{response.headers.get('content-type', 'no content-type')}: "
+                                    f"{clip(' '.join(response.text.split()), 120)}")
         return response
 
     def send_within(self, request: httpx.Request, bound: float) -> httpx.Response:
