@@ -250,7 +250,24 @@ def record(
 
 
 def main() -> None:
-    app()
+    """`gwconf`: usage errors too become one line and exit 2 (not a usage box or a traceback)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("gwconf: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # click's ClickException family (typer vendors click, so match it by shape, not by class).
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `gwconf` alone: the help, as before
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(EXIT_CONFIG)
+        ctx = getattr(exc, "ctx", None)
+        where = f"gwconf {ctx.info_name}: " if ctx is not None and ctx.parent is not None else ""
+        typer.echo(f"gwconf: error: {where}{' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

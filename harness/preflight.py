@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.cassette import cassette_files
 from harness.cassette_check import validate_tree
 from harness.errors import ConfigError
+from harness.fuzzing import examples_per_operation
 from harness.gateway.driver import check_start_command
 from harness.profile import GatewayProfile, load_profile
 
@@ -61,4 +62,5 @@ def check_run(profile_path: Path, out: Path, cassettes: Path) -> GatewayProfile:
     profile = load_profile(profile_path)
     check_start_command(profile)
     check_cassettes(cassettes)
+    examples_per_operation()  # GWCONF_FUZZ_EXAMPLES, read only when the FUZZ checks run
     return profile
