@@ -75,6 +75,10 @@ def run(
         "the start); checks left when it is spent end as errors")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
+    from harness.preflight import check_out_dir
+
+    with config_errors():
+        check_out_dir(out)  # first, before the heavy imports: a bad --out is refused at once
     from rich.console import Console
 
     from harness.report.console import Progress, print_summary

@@ -10,11 +10,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from harness.cassette import cassette_files
-from harness.cassette_check import validate_tree
 from harness.errors import ConfigError
-from harness.fuzzing import examples_per_operation
-from harness.gateway.driver import check_start_command
 from harness.profile import GatewayProfile, load_profile
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -40,13 +36,18 @@ def check_out_dir(out: Path) -> None:
 
 
 def check_cassettes(directory: Path) -> None:
-    """The cassettes the mocks will serve, through `gwconf cassettes validate`'s own logic."""
+    """The cassettes the mocks will serve, through `gwconf cassettes validate`'s own logic, then
+    loaded together as the mocks will (a scenario defined twice shows only then)."""
+    from harness.cassette import cassette_files, load_cassettes
+    from harness.cassette_check import validate_tree
+
     if not cassette_files(directory):
         raise ConfigError(f"{directory}: no cassettes (*.yaml) found")
     problems = validate_tree(directory)
     if problems:
         more = f" (and {len(problems) - 1} more: gwconf cassettes validate {directory})" if len(problems) > 1 else ""
         raise ConfigError(f"{problems[0]}{more}")
+    load_cassettes(directory)
 
 
 def check_scenario_name(name: str) -> None:
@@ -58,6 +59,9 @@ def check_scenario_name(name: str) -> None:
 
 def check_run(profile_path: Path, out: Path, cassettes: Path) -> GatewayProfile:
     """Everything `gwconf run` needs, checked before any mock or gateway starts."""
+    from harness.fuzzing import examples_per_operation
+    from harness.gateway.driver import check_start_command
+
     check_out_dir(out)
     profile = load_profile(profile_path)
     check_start_command(profile)

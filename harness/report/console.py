@@ -47,10 +47,12 @@ class Progress:
         self.totals: dict[str, int] = {}
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.started = False
+        self.announcement = ""
 
     def start_total(self, n: int, per_category: Mapping[str, int] | None = None) -> None:
         """Begin with `n` checks; `per_category` (category -> count) sizes the category bars."""
         self.totals = dict(per_category or {})
+        self._announce()
         if not self.started:
             self.bars.start()
             self.started = True
@@ -90,9 +92,14 @@ class Progress:
         self.bars.refresh()
 
     def announce(self, text: str) -> None:
-        """One line as the run starts (its budget), unless quiet."""
-        if not self.quiet:
-            self.console.print(f"gwconf: {escape(text)}", highlight=False, soft_wrap=True)
+        """One line (the run's budget), shown as the checks start, unless quiet: a run refused
+        before that ends with its one error line alone."""
+        self.announcement = text
+
+    def _announce(self) -> None:
+        if self.announcement and not self.quiet:
+            self.console.print(f"gwconf: {escape(self.announcement)}", highlight=False, soft_wrap=True)
+        self.announcement = ""
 
     def stop(self) -> None:
         if not self.started:
