@@ -108,6 +108,13 @@ FALLBACK = ('[[fallbacks]]\nalias = "{alias}"\ncapability = "image.generate"\nta
             '  {{ provider = "openai", upstream_model = "gpt-image-1" }},\n'
             '  {{ provider = "{provider}", upstream_model = "{model}" }},\n]\n')
 
+def record_case(scenario: str, needles: list[str], *, provider: str = "dashscope", live: bool = True,
+                key_env: str = "GWCONF_BAD_INPUT_KEY", request: str = "req.json", request_text: str = "{}") -> Case:
+    args = ["record", "--provider", provider, "--scenario", scenario, "--request", "{tmp}/" + request,
+            "--key-env", key_env, "--cassettes", "{cassettes}", *(["--live"] if live else [])]
+    return Case(args, needles, files={"req.json": request_text})
+
+
 CASES: dict[str, Case] = {
     # -- the profile ------------------------------------------------------------------------
     "profile-missing": Case(["run", "--gateway", "{tmp}/none.toml", "--out", "{out}"], ["none.toml", "cannot read"]),
@@ -245,44 +252,16 @@ CASES: dict[str, Case] = {
         ["cassettes", "validate", "{cassettes}"], ["image-sync.yaml: interaction 1: response", "choices"], code=1,
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ('{"output": {"choices": ', '{"output": {"choicez": ')}),
     # -- record -----------------------------------------------------------------------------
-    "record-climbing-scenario": Case(
-        ["record", "--provider", "dashscope", "--scenario", "../../evil", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["'../../evil'", "--scenario"],
-        files={"req.json": "{}"}),
-    "record-scenario-with-slash": Case(
-        ["record", "--provider", "dashscope", "--scenario", "a/b", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["'a/b'"],
-        files={"req.json": "{}"}),
-    "record-absolute-scenario": Case(
-        ["record", "--provider", "dashscope", "--scenario", "/etc/passwd", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["'/etc/passwd'"],
-        files={"req.json": "{}"}),
-    "record-hidden-scenario": Case(
-        ["record", "--provider", "dashscope", "--scenario", ".hidden", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["'.hidden'"],
-        files={"req.json": "{}"}),
-    "record-empty-scenario": Case(
-        ["record", "--provider", "dashscope", "--scenario", "", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["--scenario ''"],
-        files={"req.json": "{}"}),
-    "record-without-live": Case(
-        ["record", "--provider", "dashscope", "--scenario", "ok", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--cassettes", "{cassettes}"], ["--live"], files={"req.json": "{}"}),
-    "record-unknown-provider": Case(
-        ["record", "--provider", "acme", "--scenario", "ok", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["'acme'"],
-        files={"req.json": "{}"}),
-    "record-key-env-unset": Case(
-        ["record", "--provider", "dashscope", "--scenario", "ok", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_SURELY_UNSET_KEY", "--live", "--cassettes", "{cassettes}"], ["GWCONF_SURELY_UNSET_KEY"],
-        files={"req.json": "{}"}),
-    "record-request-missing": Case(
-        ["record", "--provider", "dashscope", "--scenario", "ok", "--request", "{tmp}/none.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["none.json"]),
-    "record-request-not-json": Case(
-        ["record", "--provider", "dashscope", "--scenario", "ok", "--request", "{tmp}/req.json",
-         "--key-env", "GWCONF_BAD_INPUT_KEY", "--live", "--cassettes", "{cassettes}"], ["req.json", "not a recording"],
-        files={"req.json": "not json"}),
+    "record-climbing-scenario": record_case("../../evil", ["'../../evil'", "--scenario"]),
+    "record-scenario-with-slash": record_case("a/b", ["'a/b'"]),
+    "record-absolute-scenario": record_case("/etc/passwd", ["'/etc/passwd'"]),
+    "record-hidden-scenario": record_case(".hidden", ["'.hidden'"]),
+    "record-empty-scenario": record_case("", ["--scenario ''"]),
+    "record-without-live": record_case("ok", ["--live"], live=False),
+    "record-unknown-provider": record_case("ok", ["'acme'"], provider="acme"),
+    "record-key-env-unset": record_case("ok", ["GWCONF_SURELY_UNSET_KEY"], key_env="GWCONF_SURELY_UNSET_KEY"),
+    "record-request-missing": record_case("ok", ["none.json"], request="none.json"),
+    "record-request-not-json": record_case("ok", ["req.json", "not a recording"], request_text="not json"),
     # -- flags ------------------------------------------------------------------------------
     "flag-missing-gateway": Case(["run", "--out", "{out}"], ["--gateway"]),
     "flag-workers-zero": Case([*REFERENCE, "--out", "{out}", "-n", "0"], ["-n"]),
