@@ -17,11 +17,20 @@ def problems_in(path: Path) -> Iterator[str]:
     try:
         cassette = load_cassette(path)
     except ConfigError as exc:
-        yield str(exc)
+        # The loader knows only that it failed; the cassette schema names the field that is wrong.
+        yield from _schema_problems(path) or [str(exc)]
         return
     for message in schemas.errors("cassette", raw_document(path)):
         yield f"{path}: {message}"
     yield from _wire_problems(cassette)
+
+
+def _schema_problems(path: Path) -> list[str]:
+    try:
+        document = raw_document(path)
+    except Exception:  # not even YAML: the loader's own message says where
+        return []
+    return [f"{path}: {message}" for message in schemas.errors("cassette", document)]
 
 
 def _wire_problems(c: Cassette) -> Iterator[str]:

@@ -102,6 +102,7 @@ def profile_with(**replace: str) -> str:
 
 RUN = ["run", "--gateway", "{profile}", "--out", "{out}"]
 REFERENCE = ["run", "--gateway", str(GATEWAYS_DIR / "reference.toml")]
+COPIED = [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"]  # with a broken copy of the cassettes
 SECOND_DASHSCOPE = ('[[models]]\nalias = "qwen-image-2.0-pro"\nprovider = "dashscope"\n'
                     'upstream_model = "qwen-image-max"\ncapability = "image.generate"\n')
 FALLBACK = ('[[fallbacks]]\nalias = "{alias}"\ncapability = "image.generate"\ntargets = [\n'
@@ -214,36 +215,46 @@ CASES: dict[str, Case] = {
     "cassettes-a-file": Case([*REFERENCE, "--out", "{out}", "--cassettes", "{tmp}/afile"],
                              ["afile", "cassette directory not found"], files={"afile": "x"}),
     "cassette-invalid-yaml": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["image-sync.yaml", "invalid YAML"],
+        COPIED, ["image-sync.yaml", "invalid YAML"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ("interactions:", "interactions: [\n")}),
     "cassette-no-metadata": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["image-sync.yaml", "metadata"],
+        COPIED, ["image-sync.yaml", "metadata"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ("  gwconf:", "  other:")}),
     "cassette-body-breaks-its-schema": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"],
+        COPIED,
         ["image-sync.yaml", "interaction 1", "response"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ('{"output": {"choices": ', '{"output": {"choicez": ')}),
     "cassette-request-breaks-its-schema": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"],
+        COPIED,
         ["image-sync.yaml", "interaction 1", "request"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ('"size": "1328*1328"', '"size": 1328')}),
     "cassette-response-not-json": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["image-sync.yaml", "not JSON"],
+        COPIED, ["image-sync.yaml", "not JSON"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ("string: '{\"output\"", "string: '<html>{\"output\"")}),
     "cassette-unknown-route": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"],
+        COPIED,
         ["image-sync.yaml", "not a known dashscope route"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ("multimodal-generation/generation",
                                                                 "multimodal-generation/teleport")}),
     "cassette-missing-provenance": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["image-sync.yaml", "provenance"],
+        COPIED, ["image-sync.yaml", "/metadata/gwconf", "provenance"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": ("    provenance:", "    origin:")}),
+    "cassette-status-not-a-number": Case(
+        COPIED,
+        ["image-sync.yaml", "/interactions/0/response/status/code", "'abc'"],
+        cassettes="copy", breaks={"dashscope/image-sync.yaml": ("code: 200", "code: abc")}),
+    "cassette-missing-provider": Case(
+        COPIED, ["image-sync.yaml", "/metadata/gwconf", "'provider'"],
+        cassettes="copy", breaks={"dashscope/image-sync.yaml": ("    provider: dashscope", "    vendor: dashscope")}),
+    "cassette-missing-response": Case(
+        COPIED, ["image-sync.yaml", "/interactions/0", "'response'"],
+        cassettes="copy", breaks={"dashscope/image-sync.yaml": ("  response:", "  answer:")}),
     "cassette-key-in-body": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["image-sync.yaml", "provider key"],
+        COPIED, ["image-sync.yaml", "provider key"],
         cassettes="copy", breaks={"dashscope/image-sync.yaml": (
             '"negative_prompt": ""', '"negative_prompt": "sk-0123456789abcdef0123456789abcdef"')}),
     "cassette-duplicate-scenario": Case(
-        [*REFERENCE, "--out", "{out}", "--cassettes", "{cassettes}"], ["scenario", "image-sync"],
+        COPIED, ["scenario", "image-sync"],
         cassettes="copy", breaks={"dashscope/image-edit.yaml": ("scenario: image-edit", "scenario: image-sync")}),
     "validate-empty-directory": Case(["cassettes", "validate", "{tmp}/empty"], ["empty", "no cassettes"],
                                      files={"empty/readme.txt": "nothing here"}),
