@@ -450,3 +450,17 @@ def test_html_200_gateway_passes_no_must_check(tmp_path: Path) -> None:
     for check_id in ("FUZZ-001", "FUZZ-002", "FUZZ-003"):
         assert by_id[check_id]["outcome"] in ("fail", "warn"), by_id[check_id]
     assert not [c for c in checks if c["outcome"] == "pass"]
+
+
+def test_budget_override_ends_the_checks_it_cannot_fit(tmp_path: Path) -> None:
+    """`--budget 1` is spent while the gateway starts: every check ends at once as an error."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [*GWCONF, "run", "--gateway", str(GATEWAYS_DIR / "reference.toml"), "--out", str(tmp_path / "out"),
+         "--budget", "1", "-k", "MAP"], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[0].startswith("gwconf: budget 1s for ")
+    checks = json.loads((tmp_path / "out" / "run.json").read_text())["checks"]
+    assert checks and {c["outcome"] for c in checks} <= {"error", "skip"}
+    assert all("run's budget of 1s was spent" in c["message"] for c in checks if c["outcome"] == "error")
