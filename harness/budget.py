@@ -118,7 +118,10 @@ def current() -> Budget | None:
 
 def _append(path: str, entry: dict[str, str]) -> None:
     line = (json.dumps(entry) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError:  # the run that made the log has ended (a process that inherited its environment)
+        return
     try:
         os.write(fd, line)
     finally:
