@@ -51,6 +51,7 @@ from harness.checks._checklib import (
     submits,
 )
 from harness.checks._judge import Judgement
+from harness.checks._nonanswer import REQUIREMENT as NON_ANSWER
 from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
 from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
@@ -70,6 +71,7 @@ __all__ = [
     "DASHSCOPE_TASK_SUBMIT_PATHS",
     "MAY",
     "MUST",
+    "NON_ANSWER",
     "PNG_SIGNATURE",
     "SCRUBBED_SECRET",
     "SHOULD",
