@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,11 @@ from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT
 GWCONF = [sys.executable, "-m", "harness"]
 MISBEHAVING = PROJECT_ROOT / "tests" / "gateways" / "misbehaving.py"
 KEY_ENV = {"GWCONF_BAD_INPUT_KEY": "gwk-bad-input-0123456789"}
-FAST = 8.0  # seconds: a refusal before anything starts (an interpreter start included, on a busy machine)
+# A case's time bound is in CPU seconds of the gwconf process and its children: on a shared
+# 2-core machine, wall time measures the neighbours (a refusal of `--out /proc/x` takes about 1 s of
+# wall time here when the machine is quiet, 3.4 s once when it was not). WALL_LIMIT catches hangs.
+FAST = 8.0
+WALL_LIMIT = 60.0
 
 MODELS = ('[[models]]\nalias = "qwen-image-2.0-pro"\nprovider = "dashscope"\nupstream_model = "qwen-image-2.0-pro"\n'
           'capability = "image.generate"\n\n'
@@ -73,10 +78,12 @@ def run_case(case: Case, tmp: Path) -> tuple[subprocess.CompletedProcess[str], f
             assert old in text, (name, old)
             path.write_text(text.replace(old, new, 1), encoding="utf-8")
     args = [a.format(**values) for a in case.args]
-    started = time.monotonic()
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     result = subprocess.run([*GWCONF, *args], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
                             env={**os.environ, **KEY_ENV, **case.env})
-    return result, time.monotonic() - started
+    wall, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert wall < WALL_LIMIT, f"took {wall:.1f}s of wall clock: {result.stderr}"
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def assert_refused(case: Case, result: subprocess.CompletedProcess[str], elapsed: float, tmp: Path) -> None:
@@ -87,7 +94,7 @@ def assert_refused(case: Case, result: subprocess.CompletedProcess[str], elapsed
     assert lines[0].startswith("gwconf: error: ") or case.code != 2, lines[0]
     for needle in case.needles:
         assert needle.replace("{tmp}", str(tmp)) in lines[0], lines[0]
-    assert elapsed < case.bound, f"took {elapsed:.1f}s: {lines[0]}"
+    assert elapsed < case.bound, f"took {elapsed:.1f} CPU seconds: {lines[0]}"
     # Nothing half-written: no output directory, no run.json anywhere under the test's directory.
     assert not (tmp / "out").exists(), list((tmp / "out").rglob("*"))
     assert not list(tmp.rglob("run.json"))
