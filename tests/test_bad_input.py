@@ -453,6 +453,13 @@ def test_gateway_hung_after_health_ends_within_90s_labelled_one_way(tmp_path: Pa
                  and len(line.split(" ")) == 3]
     assert len(per_check) == len(checks)
     assert all(line.split(" ")[1] in ("error", "skip") and line.endswith("s") for line in per_check)
+    # The probe's verdicts and the breaker live in the recordings: judged offline, the same verdicts.
+    judged = subprocess.run([*GWCONF, "judge", str(tmp_path / "out"), "-q"], capture_output=True, text=True,
+                            timeout=120, cwd=PROJECT_ROOT)
+    assert judged.returncode == 1, judged.stderr
+    again = json.loads((tmp_path / "out" / "run.json").read_text())["checks"]
+    assert [(c["check_id"], c["outcome"], c["message"]) for c in again] == \
+        [(c["check_id"], c["outcome"], c["message"]) for c in checks]
 
 
 def test_html_200_gateway_passes_no_must_check(tmp_path: Path) -> None:
