@@ -585,3 +585,18 @@ mutant("legacy-prompt-body-on-multimodal",
 # OpenAI's gone answer is a 404, not a fallback reason: the chain stops at its first target.
 mutant("retired-openai-model", {"MAP-005", "NORM-001", "NORM-005", "ERR-011", *FALLBACK_LEGS, "FALLBACK-005",
                                 "FALLBACK-006"}, gateway=StaleOpenAIModelMap)
+
+
+# -- a non-answer is never a pass (#14) -----------------------------------------------------------
+
+
+class OkPageOnInvalidInput(GatewayApp):
+    """Answers invalid input with a 200 HTML page (a catch-all proxy's "OK"): no error a client can use."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code in FUZZ_VALIDATION_CODES:
+            return Response("<html><body>OK</body></html>", status_code=200, media_type="text/html")
+        return await super().on_error(request, exc)
+
+
+mutant("ok-page-on-invalid-input", {"FUZZ-001", "FUZZ-002", "FUZZ-003"}, app=OkPageOnInvalidInput)
