@@ -61,6 +61,7 @@ from harness.checks._fates import ACCEPTED as PARAM_ACCEPTED
 from harness.checks._fates import ClientView
 from harness.checks._fates import classify as classify_fate
 from harness.checks._judge import Judgement
+from harness.checks._nonanswer import REQUIREMENT as NON_ANSWER
 from harness.checks._params import ENDPOINTS as PARAM_ENDPOINTS
 from harness.checks._params import Parameter, wire
 from harness.checks._params import plan as param_plan
@@ -84,6 +85,7 @@ __all__ = [
     "DASHSCOPE_TASK_SUBMIT_PATHS",
     "MAY",
     "MUST",
+    "NON_ANSWER",
     "OPENAI_IMAGE_ITEM_FIELDS",
     "PARAM_ACCEPTED",
     "PARAM_ENDPOINTS",

@@ -30,6 +30,25 @@ app.add_typer(baseline_app, name="baseline")
 EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"gwconf {version('gwconf')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("gwconf (not installed)")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[bool, typer.Option("--version", callback=print_version, is_eager=True,
+                                           help="print gwconf's version and exit")] = False,
+) -> None:
+    """Conformance and contract tests for AI gateways."""
+
+
 @contextmanager
 def config_errors() -> Iterator[None]:
     """A user mistake (ConfigError) becomes one line on stderr and exit 2."""
@@ -67,8 +86,15 @@ def run(
         min=0, help="black-box profiles: stop sending paid requests once this many images were asked for")] = None,
     max_cost: Annotated[float | None, typer.Option(
         min=0, help="black-box profiles: stop once the declared prices (price_usd) add up to this (USD)")] = None,
+    budget: Annotated[float | None, typer.Option(
+        min=1, help="seconds for the whole run (default: derived from the profile's timeouts, printed at "
+        "the start); checks left when it is spent end as errors")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
+    from harness.runner._preflight import check_out_dir
+
+    with config_errors():
+        check_out_dir(out)  # first, before the heavy imports: a bad --out is refused at once
     from rich.console import Console
 
     from harness.gateway._budget import Caps
@@ -86,7 +112,8 @@ def run(
             document = execute(RunOptions(profile=gateway, out=out, cassettes=cassettes,
                                           suites=suites, keyword=keyword, workers=workers,
                                           quiet=quiet, progress=progress, upstream_port=upstream_port,
-                                          caps=Caps(max_images, max_cost)))
+                                          caps=Caps(max_images, max_cost), budget=budget,
+                                          announce=progress.announce))
         result = judge_run(document, base, ratchet=ratchet, no_pending=no_pending) if base else None
         if result is not None:
             write_run(document, out / "run.json")  # now with its gate section
@@ -258,8 +285,9 @@ def checks(
     table = Table(title=f"gwconf checks ({len(catalogue)})")
     for column in ("id", "level", "needs", "title"):
         table.add_column(column)
+    table.add_column("spec", overflow="fold")
     for c in catalogue.values():
-        table.add_row(c.id, c.level, c.needs, c.title)
+        table.add_row(c.id, c.level, c.needs, c.title, c.spec)
     Console().print(table)
 
 
@@ -330,9 +358,12 @@ def cassettes_validate(
     directory: Annotated[Path, typer.Argument(help="cassette directory")] = CASSETTES_DIR,
 ) -> None:
     """Check every cassette against the cassette schema and its provider's wire schemas."""
+    from harness.config._cassette import cassette_files
     from harness.config._cassette_check import validate_tree
 
     with config_errors():
+        if not cassette_files(directory):
+            raise ConfigError(f"{directory}: no cassettes (*.yaml) found")
         problems = validate_tree(directory)
     for line in problems:
         typer.echo(line, err=True)
@@ -357,8 +388,10 @@ def record(
 
     from harness.config._record import Recording
     from harness.config._record import record as make_recording
+    from harness.runner._preflight import check_scenario_name
 
     with config_errors():
+        check_scenario_name(scenario)  # before anything else: it becomes a path
         if not i_mean_it:
             raise ConfigError("recording calls the real provider and costs money: pass --live to confirm")
         if provider not in ("dashscope", "openai", "replicate"):
@@ -380,7 +413,24 @@ def record(
 
 
 def main() -> None:
-    app()
+    """`gwconf`: usage errors too become one line and exit 2 (not a usage box or a traceback)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("gwconf: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # click's ClickException family (typer vendors click, so match it by shape, not by class).
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `gwconf` alone: the help, as before
+            typer.echo(exc.format_message(), err=True)
+            sys.exit(EXIT_CONFIG)
+        ctx = getattr(exc, "ctx", None)
+        where = f"gwconf {ctx.info_name}: " if ctx is not None and ctx.parent is not None else ""
+        typer.echo(f"gwconf: error: {where}{' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

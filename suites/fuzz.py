@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.api import (
     MUST,
+    NON_ANSWER,
     SHOULD,
     SPEC_OPENAI_ERRORS,
     Campaign,
@@ -26,26 +27,34 @@ SPEC_SCHEMATHESIS = "https://schemathesis.readthedocs.io/en/stable/"
 SPEC_RFC9110_5XX = "https://www.rfc-editor.org/rfc/rfc9110#name-server-error-5xx"
 SHOWN = 5  # failing cases spelled out in the notes
 FUZZ = "fuzz-campaign"
+ANSWERED = "Invalid input must be answered within the request bound."
 
 
 @scenario(FUZZ)
 def send_the_fuzz_campaign(s: Driver) -> None:
     """Every negative case schemathesis makes for the operations the profile claims, sent once."""
-    run = campaign(s.env, s.profile)
     with s.step("campaign") as step:
+        s.guard()  # the campaign's traffic goes around the client: nothing once the breaker is open
+        run = campaign(s.env, s.profile)
         step.value["campaign"] = run.to_dict()
         step.exchanges.extend(c.exchange for c in run.calls)
+        if run.calls and not run.answered() and run.slow():  # nothing answered: the timeout rule decides
+            s.timed_out(f"none of {len(run.calls)} fuzz requests got an answer within {run.bound:g}s, "
+                        f"the first: {run.calls[0].summary()}")
 
 
 def fuzz(t: Judgement) -> Campaign:
-    run = Campaign.from_dict(t.step("campaign").value["campaign"])
+    run = Campaign.from_dict(t.step("campaign", bounded=ANSWERED).value["campaign"])
     t.note(run.describe())
     for note in run.notes:
         t.note(note)
     if not run.calls:
         raise UpstreamUnavailable("no fuzz request was sent")
-    if not run.answered() and not run.slow():
+    if not run.answered():  # nothing answered, nothing judged (and never a pass)
         raise UpstreamUnavailable(f"no fuzz request was answered ({run.calls[0].summary()})")
+    # A non-answer is never a pass (harness/checks/_nonanswer.py).
+    silent = [c for c in run.answered() if c.status is not None and 200 <= c.status < 300 and c.body is None]
+    t.expect(not silent, NON_ANSWER, "a JSON body on every 2xx answer", keep(t, silent))
     return run
 
 
@@ -83,5 +92,5 @@ def invalid_input_answered_within_bound(t: Judgement) -> None:
     """Invalid input is answered within the profile's request bound."""
     run = fuzz(t)
     failed = run.slow()
-    t.expect(not failed, "Invalid input must be answered within the request bound.",
+    t.expect(not failed, ANSWERED,
              f"every answer within {run.bound:g}s", keep(t, failed))

@@ -1378,3 +1378,18 @@ class SubmitsTaskTwice(ReferenceGateway):
 
 # MAP-002 counts the model of every submit: the second one is one too many.
 mutant("task-submitted-twice", {"ASYNC-011", "MAP-002"}, gateway=SubmitsTaskTwice)
+
+
+# -- a non-answer is never a pass (#14) -----------------------------------------------------------
+
+
+class OkPageOnInvalidInput(GatewayApp):
+    """Answers invalid input with a 200 HTML page (a catch-all proxy's "OK"): no error a client can use."""
+
+    async def on_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError) and exc.code in FUZZ_VALIDATION_CODES:
+            return Response("<html><body>OK</body></html>", status_code=200, media_type="text/html")
+        return await super().on_error(request, exc)
+
+
+mutant("ok-page-on-invalid-input", {"FUZZ-001", "FUZZ-002", "FUZZ-003"}, app=OkPageOnInvalidInput)

@@ -140,3 +140,18 @@ def test_bad_selection_and_out_file_are_one_line_errors(tmp_path: Path) -> None:
     a_file.write_text("x")
     one_line_error(gwconf("run", "--gateway", profile, "--out", str(a_file)), "must be a directory")
     one_line_error(gwconf("report", str(a_file), "--out", str(a_file)), "must be a directory")
+
+
+def test_version_and_python_dash_m_harness() -> None:
+    result = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True,
+                            timeout=60, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gwconf ")
+
+
+def test_checks_table_has_a_spec_column() -> None:
+    result = subprocess.run([*GWCONF, "checks"], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+                            env={**__import__("os").environ, "COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    assert "spec" in result.stdout.splitlines()[2]
+    assert "https://www.alibabacloud.com/help/en/model-studio/qwen-image-api" in result.stdout

@@ -24,8 +24,12 @@ PROFILE = GATEWAYS_DIR / "reference.toml"
 # Small bounds: a mutant that hangs costs seconds, not minutes. In-process (no sockets), an answer
 # takes milliseconds, so polls can be close together.
 FAST = Timeouts(request=2, job=3, poll_interval=0.005, startup=10)
-# The reference gateway's own bounds, inside FAST: an upstream that hangs costs 0.3 s.
-TEMPLATE = {"upstream_timeout": 0.3, "task_max_polls": 100, "task_poll_interval": 0.002}
+# The reference gateway's own bounds, inside FAST: an upstream that hangs costs 1 s. Not less:
+# the whole test process stalls now and then (a gen-2 garbage collection took 0.38 s here, more
+# under the full suite's load), and a stall longer than this bound turns a provider's answer into
+# the gateway's own 504, so a check fails that no mutant broke (ERR-015 did, once).
+UPSTREAM_TIMEOUT = 1.0
+TEMPLATE = {"upstream_timeout": UPSTREAM_TIMEOUT, "task_max_polls": 100, "task_poll_interval": 0.002}
 
 
 KILLS = ("fail", "warn", "blocked")
@@ -159,3 +163,24 @@ def test_mutant_fails_the_same_checks_through_a_sync_gateway(name: str, sync_pro
     outcomes = run_in_process(sync_profile, mutant.factory(), timeouts=FAST, template_vars=TEMPLATE)
     keep_kills(kills_dir, SYNC_PREFIX + name, outcomes)
     assert set(not_passed(outcomes)) == SYNC_MUTANTS[name]
+
+
+def test_a_process_stall_shorter_than_the_upstream_bound_changes_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mock stalls (as in a garbage collection) while the reference polls the ERR-015 task:
+    the verdict must still be the reference's pass, not an upstream timeout."""
+    import time
+
+    from harness.upstream.engine import MockUpstream
+
+    replay = MockUpstream.replay
+
+    async def stalling(self: MockUpstream, request: object) -> object:
+        if "/api/v1/tasks/" in request.url.path:  # type: ignore[attr-defined]
+            time.sleep(0.6)  # blocks the mock's event loop, like a stop-the-world pause
+        return await replay(self, request)
+
+    monkeypatch.setattr(MockUpstream, "replay", stalling)
+    check = load_suites(SUITES_DIR)["ERR-015"]
+    outcomes = run_in_process(PROFILE, lambda config: build_app(config).app, checks=[check], timeouts=FAST,
+                              template_vars=TEMPLATE)
+    assert not_passed(outcomes) == {}

@@ -223,7 +223,7 @@ def test_console_summary_and_progress(tmp_path: Path):
 
     from harness.report.console import Progress, print_summary
 
-    console = Console(record=True, width=120, force_terminal=False)
+    console = Console(record=True, width=120, force_terminal=True)
     with Progress(console) as progress:
         progress.start_total(6, {"MAP": 3, "ASYNC": 2, "NORM": 1})
         for outcome in sample_outcomes():
@@ -243,3 +243,19 @@ def test_console_summary_and_progress(tmp_path: Path):
     lines = quiet.export_text().strip().splitlines()
     assert lines == ["gwconf: FAIL refgw: MUST 1/4 (25%), 1 pass 2 fail 1 warn 1 skip 1 error; "
                      "failing: MAP-002, MAP-003, NORM-001"]
+
+
+def test_console_prints_a_line_per_check_when_not_a_terminal() -> None:
+    from rich.console import Console
+
+    from harness.report.console import Progress
+
+    piped = Console(record=True, width=120, force_terminal=False)
+    with Progress(piped) as progress:
+        progress.announce("budget 100s for 6 checks at -n 1")
+        progress.start_total(6, {"MAP": 3, "ASYNC": 2, "NORM": 1})
+        for outcome in sample_outcomes():
+            progress.advance(outcome)
+    lines = piped.export_text().strip().splitlines()
+    assert lines[0] == "gwconf: budget 100s for 6 checks at -n 1"
+    assert lines[1:] == [f"{o.check_id} {o.outcome} {o.duration:.2f}s" for o in sample_outcomes()]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from harness.checks import _nonanswer as nonanswer
 from harness.checks._assertions import raised_at
 from harness.checks._checklib import is_dashscope_task_image
 from harness.checks._registry import MUST, Check
@@ -123,11 +124,15 @@ class Judgement:
 
     def step(self, name: str, bounded: bool | str = False) -> Step:
         """The named step. A step the harness could not drive makes the check an error; one the
-        client gave up waiting on is the gateway's failure when the check is `bounded`."""
+        client gave up waiting on is the gateway's failure when the check is `bounded` and the
+        gateway still answered the liveness probe, an error once it had stopped answering (the
+        timeout rule, harness/gateway/_run_budget.py)."""
         step = self.recording.step(name)
         if step is None:
             raise UpstreamUnavailable(f"scenario {self.recording.scenario} recorded no step {name!r}")
         self._looked_at(name)
+        if step.stopped:
+            raise UpstreamUnavailable(step.stopped)
         if step.timeout:
             if bounded:
                 self.fail(bounded if isinstance(bounded, str) else BOUND_REQUIREMENT,
@@ -236,6 +241,18 @@ class Judgement:
         """Keep a parameter's fate (run.json `parameter_fates`), whatever the verdict."""
         self.fates.append(fate)
 
+    def non_answers(self) -> list[str]:
+        """The 2xx answers that are not JSON among the steps the check read (downloads aside)."""
+        steps = [s for s in self.recording.steps
+                 if (self.read is None or s.name in self.read) and "fetched" not in s.value]
+        return nonanswer.non_answers(x for s in steps for x in s.exchanges)
+
+    def fail_non_answers(self) -> None:
+        """A non-answer is never a pass: the check fails on the first one it read, if any."""
+        found = self.non_answers()
+        if found:
+            self.fail(nonanswer.REQUIREMENT, nonanswer.EXPECTED, nonanswer.describe(found))
+
 
 def unmet_need(check: Check, profile: GatewayProfile, facts: RunFacts) -> str | None:
     """Why the profile does not claim what the check needs, or None when it does."""
@@ -271,7 +288,15 @@ def judge_check(check: Check, recording: Recording, profile: GatewayProfile, fac
             raise UpstreamUnavailable(recording.error.removeprefix("harness could not decide: "))
         if recording.skipped:
             raise CheckSkipped(recording.skipped)
-        check.func(t)
+        try:
+            check.func(t)
+        except (CheckFailed, CheckSkipped, UpstreamUnavailable):
+            raise
+        except Exception:  # e.g. a JSONDecodeError on a non-answer: the gateway's failure
+            if t.non_answers():
+                t.fail_non_answers()
+            raise
+        t.fail_non_answers()
     except CheckFailed as exc:
         outcome.outcome = "fail" if check.level == MUST else "warn"
         outcome.message = exc.render()

@@ -19,7 +19,8 @@ def problems_in(path: Path, catalogues: dict[str, Catalogue] | None = None) -> I
     try:
         cassette = load_cassette(path)
     except ConfigError as exc:
-        yield str(exc)
+        # The loader knows only that it failed; the cassette schema names the field that is wrong.
+        yield from _schema_problems(path) or [str(exc)]
         return
     for message in schemas.errors("cassette", raw_document(path)):
         yield f"{path}: {message}"
@@ -27,6 +28,14 @@ def problems_in(path: Path, catalogues: dict[str, Catalogue] | None = None) -> I
     catalogue = (catalogues or {}).get(cassette.provider)
     if catalogue is not None:
         yield from lifecycle_problems(cassette, catalogue)
+
+
+def _schema_problems(path: Path) -> list[str]:
+    try:
+        document = raw_document(path)
+    except Exception:  # not even YAML: the loader's own message says where
+        return []
+    return [f"{path}: {message}" for message in schemas.errors("cassette", document)]
 
 
 def lifecycle_problems(c: Cassette, catalogue: Catalogue) -> Iterator[str]:

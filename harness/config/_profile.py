@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,7 @@ class StartSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     port: int | None = None  # None: a free port
+    install: str = ""  # the command that installs the gateway, named when `command` is missing
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,72 @@ def load_profile(path: Path) -> GatewayProfile:
         first = found[0]
         raise ConfigError(f"{path}: field {_pointer(list(first.absolute_path))}: {first.message}")
     try:
-        return _build(path, data, hashlib.sha256(raw_bytes).hexdigest())
+        profile = _build(path, data, hashlib.sha256(raw_bytes).hexdigest())
+        check_consistency(profile)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    return profile
+
+
+# What `{name}` placeholders can stand for (harness/session.py and harness/gateway/driver.py fill them).
+UPSTREAM_PLACEHOLDERS = ("dashscope", "dashscope_intl", "dashscope_us", "openai", "replicate")
+PLACEHOLDERS = frozenset({"port", "python", "config", "profile_dir", "workdir", "egress_url", "api_key",
+                          "api_key_b", *(f"{u}_url" for u in UPSTREAM_PLACEHOLDERS),
+                          *(f"{u}_key" for u in UPSTREAM_PLACEHOLDERS)})
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_consistency(profile: GatewayProfile) -> None:
+    """What the schema cannot say: aliases are unique, placeholders are known, fallback targets
+    are models the profile routes. Each problem is one ConfigError naming the field."""
+    # One alias may serve several capabilities (LiteLLM's model group answers generations and
+    # edits) but always means the same model; a second meaning would make verdicts arbitrary.
+    seen: dict[str, tuple[str, ModelRoute]] = {}
+    for i, route in enumerate(profile.models):
+        first = seen.get(route.alias)
+        if first is not None and (first[1].capability == route.capability
+                                  or _target(first[1]) != _target(route)):
+            raise ConfigError(f"field models.{i}.alias: alias {route.alias!r} is defined twice "
+                              f"(first in {first[0]}: {_describe(first[1])}; here: {_describe(route)})")
+        seen.setdefault(route.alias, (f"models.{i}", route))
+    for i, fallback in enumerate(profile.fallbacks):
+        if fallback.alias in seen:
+            raise ConfigError(f"field fallbacks.{i}.alias: alias {fallback.alias!r} is already a model "
+                              f"route ({seen[fallback.alias][0]})")
+        seen[fallback.alias] = (f"fallbacks.{i}", ModelRoute(fallback.alias, "", "", fallback.capability))
+    for where, text in placeholder_fields(profile):
+        for name in PLACEHOLDER.findall(text):
+            if name not in PLACEHOLDERS:
+                raise ConfigError(f"field {where}: unknown placeholder {{{name}}} "
+                                  f"(known: {', '.join(sorted(PLACEHOLDERS))})")
+    routed = {(r.provider, r.upstream_model) for r in profile.models}
+    for i, fallback in enumerate(profile.fallbacks):
+        for j, target in enumerate(fallback.targets):
+            if (target.provider, target.upstream_model) not in routed:
+                raise ConfigError(f"field fallbacks.{i}.targets.{j}: no [[models]] route sends "
+                                  f"{target.upstream_model!r} to {target.provider}, so the checks "
+                                  "cannot tell where the fallback must land")
+
+
+def _target(route: ModelRoute) -> tuple[str, str]:
+    return route.provider, route.upstream_model
+
+
+def _describe(route: ModelRoute) -> str:
+    return f"{route.provider} {route.upstream_model!r} {route.capability}"
+
+
+def placeholder_fields(profile: GatewayProfile) -> list[tuple[str, str]]:
+    fields = [("base_url", profile.base_url)]
+    fields += [(f"headers.{k}", v) for k, v in profile.headers.items()]
+    if profile.start is not None:
+        fields += [(f"start.command.{i}", part) for i, part in enumerate(profile.start.command)]
+        fields += [(f"start.env.{k}", v) for k, v in profile.start.env.items()]
+    for i, route in enumerate(profile.models):
+        fields += [(f"models.{i}.headers.{k}", v) for k, v in route.headers.items()]
+    for i, fallback in enumerate(profile.fallbacks):
+        fields += [(f"fallbacks.{i}.headers.{k}", v) for k, v in fallback.headers.items()]
+    return fields
 
 
 def _dialect(data: dict[str, Any]) -> Dialect:
@@ -237,6 +302,7 @@ def _build(path: Path, data: dict[str, Any], digest: str) -> GatewayProfile:
             env=dict(s.get("env", {})),
             cwd=(base / s["cwd"]) if "cwd" in s else None,
             port=s.get("port"),
+            install=s.get("install", ""),
         )
     t = data.get("timeouts", {})
     timeouts = Timeouts(**{k: float(v) for k, v in t.items()})

@@ -20,6 +20,7 @@ from jsonpointer import resolve_pointer
 from harness.config._profile import Dialect, GatewayProfile, StateRule
 from harness.config._redact import redact_headers, scrub
 from harness.errors import UpstreamUnavailable
+from harness.gateway import _run_budget as run_budget
 from harness.gateway import _seam as seam
 from harness.gateway._budget import LiveRun
 from harness.gateway._livetape import LiveTape
@@ -178,8 +179,11 @@ class GatewayClient:
         if self.live is not None:  # before anything is built: a refused request is never sent
             self.live.charge(method, path, kwargs.get("json") or kwargs.get("data"), self.dialect.submit_path)
         request = self.http.build_request(method, url, headers=all_headers, **kwargs)
-        if timeout is not None:
-            request.extensions["timeout"] = httpx.Timeout(timeout, connect=5.0).as_dict()
+        # Never more than what is left of the scenario's bound; nothing once the breaker is open
+        # (harness/gateway/_run_budget.py).
+        nominal = timeout if timeout is not None else self.timeouts.request
+        bound = run_budget.clamp(nominal)
+        request.extensions["timeout"] = httpx.Timeout(bound, connect=min(5.0, bound)).as_dict()
         exchange = Exchange(
             method=method,
             url=str(request.url),
@@ -189,13 +193,15 @@ class GatewayClient:
             form=form_parts(kwargs.get("data"), kwargs.get("files")),
         )
         started = time.monotonic()
-        bound = timeout if timeout is not None else self.timeouts.request
         try:
             response = self.send_within(request, bound)
         except httpx.TimeoutException as exc:
             exchange.elapsed = time.monotonic() - started
             exchange.error = f"timeout after {exchange.elapsed:.1f}s"
             self.record(exchange)
+            if bound < nominal:  # the scenario's time ran out, not the gateway's bound
+                raise run_budget.BudgetSpent(f"{url}: the scenario's bound was spent after {bound:.1f}s of "
+                                         f"this request's {nominal:g}s") from exc
             raise GatewayTimeout(f"{url}: no complete answer within {bound:g}s") from exc
         except httpx.HTTPError as exc:
             exchange.elapsed = time.monotonic() - started
@@ -210,7 +216,18 @@ class GatewayClient:
         self.record(exchange)
         if self.tape is not None:
             self.tape.add(request, response)
+        run_budget.record_answer()
         return response
+
+    def still_answering(self) -> bool:
+        """The liveness probe of the timeout rule (harness/gateway/_run_budget.py): any HTTP
+        answer to a path no gateway serves, 404 included, shows the gateway is alive."""
+        try:
+            self.http.get(self.base_url + run_budget.PROBE_PATH,
+                          timeout=httpx.Timeout(run_budget.PROBE_SECONDS))
+        except httpx.HTTPError:
+            return False
+        return True
 
     def send_within(self, request: httpx.Request, bound: float) -> httpx.Response:
         """Send and read the whole answer within `bound` seconds of wall clock.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,33 @@ class StartedGateway:
             self.process.wait(timeout=5)
 
 
+def install_hint(profile: GatewayProfile) -> str:
+    """The profile's own install command, for the error a missing gateway gives."""
+    if profile.start is None or not profile.start.install:
+        return ""
+    return f"; install it with: {profile.start.install}"
+
+
+def check_start_command(profile: GatewayProfile) -> None:
+    """Before anything starts: the start command's program, and every file it names under
+    `{profile_dir}`, exist; otherwise one line saying how to install the gateway."""
+    if profile.start is None:
+        return
+    values = {"python": sys.executable, "profile_dir": str(profile.path.parent.resolve())}
+    program = render(profile.start.command[0], values)
+    if "/" in program:
+        where = Path(program) if Path(program).is_absolute() else (profile.start.cwd or Path.cwd()) / program
+        found = where.is_file() and os.access(where, os.X_OK)
+    else:
+        found = shutil.which(program) is not None
+    if not found:
+        raise ConfigError(f"{profile.path}: start command {program!r} not found{install_hint(profile)}")
+    for part in profile.start.command[1:]:
+        if part.startswith("{profile_dir}") and not Path(render(part, values)).exists():
+            raise ConfigError(f"{profile.path}: start command file {render(part, values)!r} not found"
+                              f"{install_hint(profile)}")
+
+
 def start_gateway(profile: GatewayProfile, values: dict[str, str], workdir: Path,
                   extra_env: dict[str, str] | None = None) -> StartedGateway:
     """Run the profile's `start` command and wait (bounded) until its health path answers."""
@@ -86,12 +114,16 @@ def start_gateway(profile: GatewayProfile, values: dict[str, str], workdir: Path
                                    start_new_session=True)
     except OSError as exc:
         raise ConfigError(f"{profile.path}: start command {command[0]!r} failed "
-                          f"({exc.strerror})") from exc
+                          f"({exc.strerror}){install_hint(profile)}") from exc
     finally:
         log.close()
     started = StartedGateway(process, base_url, log_path)
     try:
         wait_healthy(base_url + profile.health_path, profile.timeouts.startup, started)
+    except ConfigError as exc:
+        exited = started.process.poll() is not None  # a broken install often just exits
+        started.stop()
+        raise ConfigError(f"{exc}{install_hint(profile) if exited else ''}") from exc
     except BaseException:
         started.stop()
         raise

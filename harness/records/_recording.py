@@ -51,19 +51,23 @@ class Step:
     timeout: str | None = None  # the client gave up waiting: the profile's bound passed
     error: str | None = None  # the harness could not drive the step (gateway unreachable, ...)
     skipped: str | None = None  # nothing was sent on purpose (a black-box run's live budget was spent)
+    # The gateway stopped answering (a timeout no liveness probe got past, or the breaker was
+    # open and nothing was sent): every check that reads the step is an error, labelled so.
+    stopped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "token": self.token, "value": self.value,
                 "exchanges": [asdict(x) for x in self.exchanges],
                 "upstream": [r.to_dict() for r in self.upstream],
-                "timeout": self.timeout, "error": self.error, "skipped": self.skipped}
+                "timeout": self.timeout, "error": self.error, "skipped": self.skipped,
+                "stopped": self.stopped}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:
         return cls(data["name"], data["token"], dict(data.get("value", {})),
                    [Exchange(**x) for x in data.get("exchanges", [])],
                    [CapturedRequest.from_dict(r) for r in data.get("upstream", [])],
-                   data.get("timeout"), data.get("error"), data.get("skipped"))
+                   data.get("timeout"), data.get("error"), data.get("skipped"), data.get("stopped"))
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """What `gwconf run` shows on the terminal: a progress bar per category, then a summary table.
 
 Progress draws only when an outcome arrives (no refresh thread), so nothing writes while pytest
-captures output; it draws on stderr unless given another console. quiet=True draws nothing and
-makes the summary one line, for CI logs.
+captures output; it draws on stderr unless given another console. On a terminal it keeps live
+bars; anywhere else (a pipe, a CI log) it prints one line per finished check as it finishes:
+`MAP-001 pass 0.12s`. quiet=True draws nothing and makes the summary one line.
 """
 
 from __future__ import annotations
@@ -36,19 +37,23 @@ class Progress:
     def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self.console = console or Console(stderr=True)
+        # Bars redraw in place, which a log cannot show: a log gets a line per check instead.
+        self.lines = not quiet and not self.console.is_terminal
         self.bars = RichProgress(
             TextColumn("{task.description:<30}"), BarColumn(bar_width=32), MofNCompleteColumn(),
             TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
-            console=self.console, auto_refresh=False, disable=quiet)
+            console=self.console, auto_refresh=False, disable=quiet or self.lines)
         self.overall: TaskID | None = None
         self.per_category: dict[str, TaskID] = {}
         self.totals: dict[str, int] = {}
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.started = False
+        self.announcement = ""
 
     def start_total(self, n: int, per_category: Mapping[str, int] | None = None) -> None:
         """Begin with `n` checks; `per_category` (category -> count) sizes the category bars."""
         self.totals = dict(per_category or {})
+        self._announce()
         if not self.started:
             self.bars.start()
             self.started = True
@@ -70,9 +75,13 @@ class Progress:
     def advance(self, outcome: Outcome | Mapping[str, Any]) -> None:
         """Count one finished check (an Outcome or its run.json dict)."""
         if isinstance(outcome, Outcome):
-            category, result = outcome.category, outcome.outcome
+            check_id, category, result, seconds = (outcome.check_id, outcome.category, outcome.outcome,
+                                                   outcome.duration)
         else:
-            category, result = outcome["category"], outcome["outcome"]
+            check_id, category, result, seconds = (outcome["check_id"], outcome["category"],
+                                                   outcome["outcome"], outcome["duration"])
+        if self.lines:
+            self.console.print(f"{check_id} {result} {seconds:.2f}s", highlight=False, soft_wrap=True)
         if self.overall is None:
             self.start_total(0)
         assert self.overall is not None
@@ -82,6 +91,16 @@ class Progress:
         self.bars.update(self._category_bar(category), advance=1,
                          tally=tally(self.counts[category]))
         self.bars.refresh()
+
+    def announce(self, text: str) -> None:
+        """One line (the run's budget), shown as the checks start, unless quiet: a run refused
+        before that ends with its one error line alone."""
+        self.announcement = text
+
+    def _announce(self) -> None:
+        if self.announcement and not self.quiet:
+            self.console.print(f"gwconf: {escape(self.announcement)}", highlight=False, soft_wrap=True)
+        self.announcement = ""
 
     def stop(self) -> None:
         if not self.started:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.checks._judge import judge_check, resolve_blocked, skipped, unmet_need
-from harness.checks._registry import SCENARIOS, Check
+from harness.checks._registry import SCENARIOS, Check, catalogue
 from harness.config._profile import GatewayProfile
 from harness.errors import ConfigError
 from harness.gateway._env import CaptureSource, RunEnv
@@ -36,7 +36,8 @@ class Recorder:
 
     def recording(self, name: str) -> Recording:
         if name not in self.recordings:
-            recording = drive(SCENARIOS[name], self.env, self.profile, self.captures)
+            judged_by = sum(1 for c in catalogue().values() if c.scenario == name)
+            recording = drive(SCENARIOS[name], self.env, self.profile, self.captures, judged_by)
             self.recordings[name] = recording
             if self.store is not None:
                 save_recording(self.store, recording)

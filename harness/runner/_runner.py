@@ -9,7 +9,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from harness.checks._registry import Check, catalogue, load_suites
 from harness.config._profile import load_profile
 from harness.config._redact import scrub
 from harness.errors import ConfigError
+from harness.gateway import _run_budget as run_budget
 from harness.gateway._budget import ENV_VAR as LIVE_ENV_VAR
 from harness.gateway._budget import Caps, Ledger, LiveRun, prices, require_prices
 from harness.gateway._env import ENV_VAR, RunEnv
@@ -29,6 +30,7 @@ from harness.paths import CASSETTES_DIR, SUITES_DIR
 from harness.plugin import OutcomeCollector
 from harness.records._outcome import Outcome
 from harness.report.runjson import build_run, cassettes_summary, now_iso, write_run
+from harness.runner import _preflight as preflight
 from harness.runner._executor import clear_recordings, client_requests, load_recordings, save_facts
 from harness.upstream._intercept import Crossing
 from harness.upstream.server import consecutive_ports
@@ -46,6 +48,8 @@ class RunOptions:
     progress: Any = None
     upstream_port: int | None = None  # fixed mock ports, for a gateway configured by hand
     caps: Caps = field(default_factory=Caps)  # live budget of a black-box run
+    budget: float | None = None  # seconds for the whole run; None: derived from the profile (gateway/_run_budget.py)
+    announce: Callable[[str], None] | None = None  # where the run says its budget as it starts
     extra_pytest_args: list[str] = field(default_factory=list)
 
 
@@ -160,11 +164,6 @@ def check_keyword(keyword: str | None) -> None:
         raise ConfigError(f"-k {keyword!r}: not a valid selection ({exc.msg})") from exc
 
 
-def check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: --out must be a directory, and this is a file")
-
-
 def check_budget(options: RunOptions) -> None:
     """A black-box run makes live calls: it needs a cap, and a cost cap needs prices."""
     profile = load_profile(options.profile)
@@ -179,7 +178,7 @@ def check_budget(options: RunOptions) -> None:
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the catalogue against the profile's gateway; return the run.json document."""
     check_keyword(options.keyword)
-    check_out_dir(options.out)
+    profile = preflight.check_run(options.profile, options.out, options.cassettes)  # before anything starts
     check_budget(options)
     load_suites(options.suites)
     if not catalogue():
@@ -187,7 +186,8 @@ def run(options: RunOptions) -> dict[str, Any]:
     run_id = f"{now_iso().replace(':', '').replace('-', '')[:15]}-{secrets.token_hex(3)}"
     started_at = now_iso()
     # The rendered gateway config holds keys: it lives in a private temp dir, never in `out`.
-    with tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
+    with run_budget.for_run(profile.timeouts, len(catalogue()), options.workers, options.budget,
+                            options.announce), tempfile.TemporaryDirectory(prefix="gwconf-run-") as tmp, open_session(
             options.profile, options.cassettes, Path(tmp),
             upstream_ports=consecutive_ports(options.upstream_port) if options.upstream_port else None) as session:
         # Workers keep each scenario's scrubbed recording in the run directory: `gwconf judge` reads them.

@@ -21,6 +21,7 @@ from harness.checks._registry import Scenario
 from harness.config._profile import GatewayProfile, ModelRoute
 from harness.config._redact import fingerprint, scrub_data
 from harness.errors import CheckSkipped, UpstreamUnavailable
+from harness.gateway import _run_budget as run_budget
 from harness.gateway._env import CaptureSource, RunEnv
 from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
 from harness.records._capture import CapturedRequest
@@ -67,6 +68,12 @@ class Driver:
             yield step
         except GatewayTimeout as exc:
             step.timeout = str(exc)
+            # The timeout rule: a gateway that still answers a liveness probe chose not to answer
+            # in time; one that does not has stopped answering (harness/gateway/_run_budget.py).
+            step.stopped = run_budget.stopped_verdict(name, step.timeout, self.client.still_answering())
+        except run_budget.GatewayStopped as exc:  # the breaker is open: nothing was sent
+            step.stopped = str(exc)
+            self.note_breaker(exc.evidence)
         except UpstreamUnavailable as exc:
             step.error = str(exc)
         except CheckSkipped as exc:  # the live budget refused the request: nothing was sent
@@ -78,6 +85,24 @@ class Driver:
                     self.captures.for_token(step.token)
             except UpstreamUnavailable as exc:
                 step.error = step.error or f"captures unavailable: {exc}"
+
+    def note_breaker(self, evidence: list[str]) -> None:
+        """The first timeouts that opened the breaker, once in the recording's notes."""
+        for line in evidence:
+            note = f"no answer: {line}"
+            if note not in self.recording.notes:
+                self.recording.notes.append(note)
+
+    def timed_out(self, text: str) -> None:
+        """A step whose traffic went around the client (the fuzz campaign) got no answer at all:
+        the same timeout rule applies (call inside the step)."""
+        raise GatewayTimeout(text)
+
+    def guard(self) -> None:
+        """Raise inside a step whose traffic goes around the client once the breaker is open."""
+        stopped = run_budget.breaker_open()
+        if stopped is not None:
+            raise stopped
 
     def _exchange(self, exchange: Any) -> None:
         if self.current is not None:
@@ -247,7 +272,8 @@ class Driver:
         self.client.close()
 
 
-def drive(scenario: Scenario, env: RunEnv, profile: GatewayProfile, captures: CaptureSource) -> Recording:
+def drive(scenario: Scenario, env: RunEnv, profile: GatewayProfile, captures: CaptureSource,
+          checks: int = 1) -> Recording:
     """Run one scenario and return its recording, scrubbed of every secret of the run.
 
     What the checks judge is this scrubbed recording, exactly as it is stored: a re-judge from
@@ -255,6 +281,9 @@ def drive(scenario: Scenario, env: RunEnv, profile: GatewayProfile, captures: Ca
     driver = Driver(scenario, env, profile, captures)
     started_wall, started = time.time(), time.monotonic()
     try:
+        spent = run_budget.start_scenario(checks)  # the scenario's bound: its `checks` checks' bounds
+        if spent:
+            raise run_budget.BudgetSpent(spent)
         scenario.func(driver)
     except UpstreamUnavailable as exc:
         driver.recording.error = f"harness could not decide: {exc}"
