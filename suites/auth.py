@@ -16,7 +16,6 @@ from harness.api import (
     CheckSkipped,
     Driver,
     Judgement,
-    UpstreamUnavailable,
     check,
     is_error_envelope,
     json_object,
@@ -120,8 +119,9 @@ def no_placeholder_credential_upstream(t: Judgement) -> None:
     included). The client's own key reaching a provider is SEC-002's judgement."""
     t.route_where("image.generate", lambda _: True, "an image model")
     scanned = [*t.upstream(), *t.recording.stray]
-    if not scanned:
-        raise UpstreamUnavailable("no upstream request to scan: not even the one with the client key")
+    if not scanned:  # the gateway reached no provider at all: its routing check says why
+        t.blocked("with key", "The requests must reach the providers for the check to see what travels.",
+                  "upstream requests, the one with the client's key at least", "no upstream request")
     found = [f"{r.provider} {r.method} {r.path} ({placeholder_credential(r)})" for r in scanned
              if placeholder_credential(r) is not None]
     t.expect(not found, "A provider must never receive a placeholder credential.",

@@ -76,7 +76,7 @@ def test_a_run_reports_blocked_checks_with_their_root_cause(canned: dict) -> Non
     summary = canned["summary"]
     assert summary["verdict"] == "fail"
     assert summary["by_outcome"]["blocked"] == sum(c["outcome"] == "blocked" for c in canned["checks"])
-    assert summary["root_causes"]["must"] == sum(c["outcome"] == "fail" for c in canned["checks"]
+    assert summary["root_causes"]["must"] == sum(c["outcome"] in ("fail", "error") for c in canned["checks"]
                                                  if c["level"] == "MUST")
     assert "ERR-001" in summary["root_causes"]["blocking"]["MAP-001"]
 
