@@ -120,6 +120,7 @@ def no_placeholder_credential_upstream(t: Judgement) -> None:
     t.route_where("image.generate", lambda _: True, "an image model")
     scanned = [*t.upstream(), *t.recording.stray]
     if not scanned:  # the gateway reached no provider at all: its routing check says why
+        t.step("with key")  # unless the request itself went unanswered: then nothing could be judged
         t.blocked("with key", "The requests must reach the providers for the check to see what travels.",
                   "upstream requests, the one with the client's key at least", "no upstream request")
     found = [f"{r.provider} {r.method} {r.path} ({placeholder_credential(r)})" for r in scanned

@@ -1393,3 +1393,24 @@ class OkPageOnInvalidInput(GatewayApp):
 
 
 mutant("ok-page-on-invalid-input", {"FUZZ-001", "FUZZ-002", "FUZZ-003"}, app=OkPageOnInvalidInput)
+
+
+# -- checks of one branch that mutants of another also fail -------------------------------------
+# The second-wave branches were built side by side; these mutants also break what a sibling
+# branch's checks judge (found by the mutation test after the merge), so their sets grow.
+for _name, _more in {
+    "content-policy-as-generic-500": {"VIDEO-008"},  # the video task's DataInspectionFailed too
+    "auth-errors-as-plain-text": {"ERR-002"},  # an upstream 401 becomes a plain-text 401 as well
+    "data-items-image-url-key": {"NORM-007"},  # `image_url` is not an OpenAI item field
+    "booleans-as-integers": {"PARAM-003", "PARAM-004", "PARAM-005"},  # watermark/prompt_extend altered
+    "canned-answers-no-provider": {"ASYNC-013", "AUTH-007", "COST-002", "COST-003", "COST-004", "COST-005",
+                                   "COST-006", "COST-007", "PARAM-001", "PARAM-002", "PARAM-003", "PARAM-004",
+                                   "PARAM-005", "PARAM-006", "PARAM-007"},  # nothing reaches a provider
+    "edit-instruction-dropped": {"PARAM-005"},
+    "edit-instruction-lost": {"PARAM-005"},
+    "edit-to-image2image-route": {"PARAM-005"},  # edit parameters reach a route that does not read them
+    "empty-200-after-429": {"ERR-004", "ERR-010"},  # the OpenAI 429 is answered 200 with no images
+    "job-ids-from-prompt": {"PARAM-002", "PARAM-005"},  # edits share one job: their parameters are lost
+    "task-job-reads-hang": {"COST-006"},  # the failed task's cost is never read
+}.items():
+    MUTANTS[_name] = (MUTANTS[_name][0], MUTANTS[_name][1] | _more)

@@ -147,8 +147,8 @@ CASES: dict[str, Case] = {
     "profile-negative-job-timeout": Case(RUN, ["bad.toml", "timeouts.job"],
                                          profile=GOOD + "[timeouts]\njob = -1\n"),
     "profile-unknown-dialect": Case(RUN, ["bad.toml", "async"], profile=GOOD + '[async]\ndialect = "carrier-pigeon"\n'),
-    "profile-dialect-not-implemented": Case(RUN, ["bad.toml", "openai-videos", "not implemented"],
-                                            profile=GOOD + '[async]\ndialect = "openai-videos"\n'),
+    "profile-dialect-not-implemented": Case(RUN, ["bad.toml", "passthrough", "not implemented"],
+                                            profile=GOOD + '[async]\ndialect = "passthrough"\n'),
     "profile-duplicate-alias": Case(RUN, ["bad.toml", "models.2.alias", "'qwen-image-2.0-pro'", "defined twice"],
                                     profile=GOOD + "\n" + SECOND_DASHSCOPE),
     "profile-duplicate-alias-same-model": Case(
@@ -478,14 +478,18 @@ def test_html_200_gateway_passes_no_must_check(tmp_path: Path) -> None:
 
 
 def test_budget_override_ends_the_checks_it_cannot_fit(tmp_path: Path) -> None:
-    """`--budget 1` is spent while the gateway starts: every check ends at once as an error."""
+    """`--budget 1`: the scenarios that start once it is spent send nothing, and their checks end
+    at once as errors naming the budget (the gateway now starts well inside one second, so the
+    first scenarios may still run)."""
     started = time.monotonic()
     result = subprocess.run(
         [*GWCONF, "run", "--gateway", str(GATEWAYS_DIR / "reference.toml"), "--out", str(tmp_path / "out"),
-         "--budget", "1", "-k", "MAP"], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+         "--budget", "1", "-k", "MAP or PARAM or VIDEO"], capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT)
     assert time.monotonic() - started < 60
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines()[0].startswith("gwconf: budget 1s for ")
     checks = json.loads((tmp_path / "out" / "run.json").read_text())["checks"]
-    assert checks and {c["outcome"] for c in checks} <= {"error", "skip"}
-    assert all("run's budget of 1s was spent" in c["message"] for c in checks if c["outcome"] == "error")
+    errors = [c for c in checks if c["outcome"] == "error"]
+    assert errors and {c["outcome"] for c in checks} <= {"pass", "error", "skip"}
+    assert all("budget of 1s" in c["message"] or "bound was spent" in c["message"] for c in errors)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-ASSERTING = frozenset({"expect", "fail"})
+ASSERTING = frozenset({"expect", "fail", "blocked"})
 BOUNDED = frozenset({"step", "job", "answer"})
 
 
