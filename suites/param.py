@@ -26,6 +26,7 @@ from harness.api import (
     Judgement,
     ModelRoute,
     Parameter,
+    UpstreamUnavailable,
     check,
     classify_fate,
     describe,
@@ -74,15 +75,21 @@ def drive(check_id: str) -> None:
 
 
 def client_view(t: Judgement, name: str, chat: bool) -> ClientView:
-    """What the client was told for one step. A request left unanswered past the bound is the
-    gateway's failure; a step the harness could not drive (gateway stopped, run budget spent)
-    makes the whole check an error, by the run's one timeout rule."""
-    if chat:
-        answer = t.answer(name)
-        code = answer.status_code
-        return ClientView(200 <= code < 300, 400 <= code < 500, f"{code} {short(answer.text, 160)}",
-                          answer.text)
-    result = t.job(name)
+    """What the client was told for one step. A request left unanswered while the gateway still
+    answers is neither success nor refusal; a step that sent nothing (run budget spent) or met a
+    gateway that stopped answering makes the whole check an error, by the run's timeout rule."""
+    try:
+        if chat:
+            answer = t.answer(name)
+            code = answer.status_code
+            return ClientView(200 <= code < 300, 400 <= code < 500, f"{code} {short(answer.text, 160)}",
+                              answer.text)
+        result = t.job(name)
+    except UpstreamUnavailable as exc:
+        step = t.recording.step(name)
+        if step is None or step.stopped or not step.exchanges:
+            raise
+        return ClientView(False, False, f"no answer ({exc})", "")
     submit = result.submit.status_code if result.submit is not None else 0
     body = " ".join([short(result.body, 2000), result.submit.text if result.submit else ""])
     return ClientView(result.status == "succeeded",
