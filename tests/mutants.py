@@ -1414,3 +1414,93 @@ for _name, _more in {
     "task-job-reads-hang": {"COST-006"},  # the failed task's cost is never read
 }.items():
     MUTANTS[_name] = (MUTANTS[_name][0], MUTANTS[_name][1] | _more)
+
+
+# -- bounded reads (#11): a request left unanswered past the bound while the gateway still answers --
+# Each mutant holds one kind of client request open, so the checks that read that request as
+# bounded fail (the liveness probe still gets its 404: the timeout is the gateway's, not a stop).
+
+HOLD_SECONDS = 60.0  # far past any request bound of the tests (FAST: 2 s), yet finite
+
+
+async def held_open() -> None:
+    """Leave the client's request unanswered: its own timeout ends it (the in-process seam then
+    cancels the handler; over a socket the sleep still ends)."""
+    await asyncio.sleep(HOLD_SECONDS)
+
+
+def is_sync_generation(request: Request) -> bool:
+    return request.url.path == "/v1/images/generations" and request.query_params.get("async", "").lower() != "true"
+
+
+class VideoStoreHangs(GatewayApp):
+    """Keeps video jobs in a store that never answers: every video request (create, read by the
+    gateway's own `video_` id prefix, content, cancel) waits on it; image and chat routes answer."""
+
+    async def videos_create(self, request: Request) -> Response:
+        self.client_key(request)
+        await held_open()
+        return await super().videos_create(request)
+
+    async def get_job(self, request: Request) -> Response:
+        if request.path_params["job_id"].startswith("video_"):
+            await held_open()
+        return await super().get_job(request)
+
+    async def video_content(self, request: Request) -> Response:
+        await held_open()
+        return await super().video_content(request)
+
+    async def cancel_job(self, request: Request) -> Response:
+        await held_open()
+        return await super().cancel_job(request)
+
+
+class RepeatSubmitWaits(GatewayApp):
+    """Coalesces an image submission identical to an earlier one (same key, same body) with it, and
+    waits for a wake-up the first one never sends: the repeat is never answered."""
+
+    def __init__(self, gateway: ReferenceGateway) -> None:
+        super().__init__(gateway)
+        self.submitted: set[tuple[str, bytes]] = set()
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        if request.url.path == "/v1/images/generations":
+            seen = (owner, await request.body())
+            if seen in self.submitted:
+                await held_open()
+            self.submitted.add(seen)
+        return await super().answer(request, owner, model, work)
+
+
+class SyncSeveralImagesDeadlock(GatewayApp):
+    """Deadlocks on a synchronous request for more than one image (n > 1), as a per-image fan-out
+    waiting on a pool the first image holds would; one image, and every job, are served."""
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        if is_sync_generation(request) and int((await self.json_body(request)).get("n", 1)) > 1:
+            await held_open()
+        return await super().answer(request, owner, model, work)
+
+
+class TokenUsageLogHangs(GatewayApp):
+    """Writes the token usage of a synchronous answer (OpenAI's) to a spend log before answering,
+    and the write never returns; DashScope's answers (an image count, no tokens) and jobs are served."""
+
+    async def answer(self, request: Request, owner: str, model: str, work: Any) -> Response:
+        if not is_sync_generation(request):
+            return await super().answer(request, owner, model, work)
+
+        async def logged() -> dict[str, Any]:
+            result: dict[str, Any] = await work()
+            if "total_tokens" in (result.get("usage") or {}):
+                await held_open()
+            return result
+
+        return await super().answer(request, owner, model, logged)
+
+
+mutant("video-store-hangs", {f"VIDEO-{n:03d}" for n in range(1, 13)}, app=VideoStoreHangs)
+mutant("repeat-submit-waits", {"ASYNC-013"}, app=RepeatSubmitWaits)
+mutant("sync-multi-image-deadlocks", {"COST-002", "COST-005", "COST-007"}, app=SyncSeveralImagesDeadlock)
+mutant("token-usage-log-hangs", {"COST-001", "COST-003", "COST-007"}, app=TokenUsageLogHangs)

@@ -36,25 +36,7 @@ KILLS = ("fail", "warn", "blocked")
 SYNC_PREFIX = "sync:"  # a blocked check's failing assertion is its precondition
 # Assertions no gateway behaviour can reach, with the reason. Keep empty: an assertion nothing can
 # trip is removed or merged into one that can, not listed here.
-# Assertions no mutant reaches yet, each with the reason; every entry is a known gap, not a pass.
-BOUNDED_READ = "A bounded read: it fails when the gateway leaves this step's request unanswered past the bound; no" \
-    " mutant hangs this scenario yet (left open on issue 11)"
-EXEMPT: dict[str, str] = dict.fromkeys((
-    "ASYNC-013#1",
-    "COST-001#1",
-    "COST-002#1",
-    "COST-003#1",
-    "COST-005#2",
-    "VIDEO-001#1",
-    "VIDEO-002#1",
-    "VIDEO-003#1",
-    "VIDEO-004#1",
-    "VIDEO-005#1",
-    "VIDEO-006#1",
-    "VIDEO-010#1",
-    "VIDEO-011#1",
-    "VIDEO-012#1",
-), BOUNDED_READ)
+EXEMPT: dict[str, str] = {}
 
 
 def not_passed(outcomes: list) -> dict[str, str]:
