@@ -58,7 +58,7 @@ from harness.checks._checklib import (
     unmarked_during,
 )
 from harness.checks._fates import ACCEPTED as PARAM_ACCEPTED
-from harness.checks._fates import ClientView
+from harness.checks._fates import ClientView, reached_route
 from harness.checks._fates import classify as classify_fate
 from harness.checks._judge import Judgement
 from harness.checks._nonanswer import REQUIREMENT as NON_ANSWER
@@ -148,6 +148,7 @@ __all__ = [
     "param_routes",
     "paths",
     "placeholder_credential",
+    "reached_route",
     "reads_as_server_fault",
     "scenario",
     "schema_errors",

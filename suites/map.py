@@ -99,9 +99,12 @@ def image_request_carries_registered_model(t: Judgement) -> None:
     sent = [r for route in routes for r in submits(t.upstream(alias_step(route), "dashscope"))]
     seen = [r.json_body().get("model") for r in sent]
     wanted = [r.upstream_model for r in routes]
+    # Aliases whose request never reached DashScope are their routing checks' defect, not this one's.
+    unreached = [alias_step(r) for r in routes if not submits(t.upstream(alias_step(r), "dashscope"))]
     t.expect(sorted(map(str, seen)) == sorted(wanted),
              "The upstream `model` must be the registered provider model ID.",
-             f"models {wanted}", f"models {seen}")
+             f"models {wanted}", f"models {seen}",
+             unless=t.routing_of(*unreached) if set(map(str, seen)) <= set(wanted) else ())
     # The right model at the wrong endpoint (chat, say) is no image request at all.
     astray = [r for r in sent if r.path not in DASHSCOPE_IMAGE_PATHS]
     t.expect(not astray, "The registered image model must reach one of DashScope's image endpoints.",
@@ -270,10 +273,13 @@ def region_alias_reaches_its_region(t: Judgement) -> None:
     if not routes:
         raise CheckSkipped("profile binds no DashScope model to a region")
     wrong: list[str] = []
+    unreached: list[str] = []
     for route in routes:
         t.step(alias_step(route))
         reached = t.upstream(alias_step(route))
         where = sorted({f"{r.provider} {r.region or ''}".strip() for r in reached})
+        if not reached:
+            unreached.append(alias_step(route))
         if not reached or any(r.provider != "dashscope" or r.region != route.region for r in reached):
             wrong.append(f"{route.alias} ({route.region}) reached {', '.join(where) or 'no upstream'}")
         # The right region at the wrong endpoint is no better: the capability's own paths only.
@@ -281,5 +287,7 @@ def region_alias_reaches_its_region(t: Judgement) -> None:
         astray = [r for r in submits(reached) if r.path not in endpoints]
         if astray:
             wrong.append(f"{route.alias} reached {', '.join(paths(astray))}")
+    # Reaching no upstream at all is the alias's routing check's defect; any wrong host is this one's.
     t.expect(not wrong, "A region-bound DashScope alias must reach its own region's upstream only.",
-             "; ".join(f"{r.alias} -> dashscope {r.region}" for r in routes), "; ".join(wrong))
+             "; ".join(f"{r.alias} -> dashscope {r.region}" for r in routes), "; ".join(wrong),
+             unless=t.routing_of(*unreached) if len(unreached) == len(wrong) else ())

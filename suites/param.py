@@ -32,6 +32,7 @@ from harness.api import (
     describe,
     param_plan,
     param_routes,
+    reached_route,
     scenario,
     short,
     wire,
@@ -97,6 +98,25 @@ def client_view(t: Judgement, name: str, chat: bool) -> ClientView:
                       short(describe(result), 200), body)
 
 
+# Fields an EXTRA check already judges on the same request shape: when such a parameter's fate is
+# bad and that check fails too, it is one defect, reported by the check that owns the field.
+OWNED_BY_EXTRA = {
+    ("PARAM-003", "prompt_extend"): "EXTRA-002",
+    ("PARAM-003", "watermark"): "EXTRA-003",
+    ("PARAM-003", "negative_prompt"): "EXTRA-004",
+    ("PARAM-003", "seed"): "EXTRA-005",
+    ("PARAM-006", "translation_options"): "EXTRA-001",
+}
+
+
+def explained_by(t: Judgement, check_id: str, param: Parameter, step: str) -> set[str]:
+    """The checks whose failure explains a bad fate of `param`: the alias's routing checks when
+    nothing reached the route that reads it, the EXTRA check that owns the field."""
+    owner = OWNED_BY_EXTRA.get((check_id, param.name.split(".")[0]))
+    routing = set() if reached_route(param, t.upstream(step)) else t.routing_of(step)
+    return routing | ({owner} if owner else set())
+
+
 def judge_parameters(t: Judgement, check_id: str) -> None:
     """Every parameter of the endpoint, through each alias: record its fate, then judge each."""
     endpoint = next(e for e in PARAM_ENDPOINTS if e.check_id == check_id)
@@ -113,18 +133,20 @@ def judge_parameters(t: Judgement, check_id: str) -> None:
             view = client_view(t, step, endpoint.client == "chat")
             fate = classify_fate(param, route.alias, t.upstream(step), view)
             t.record_fate(fate.to_dict())
-            fates.append(fate)
+            fates.append((fate, explained_by(t, check_id, param, step)))
     if not fates:
         raise CheckSkipped(f"no documented parameter of {endpoint.name} could be planned: "
                            + "; ".join(f"{k}: {v}" for r in routes for k, v in param_plan(endpoint, r).unsent.items()))
-    t.note("fates: " + ", ".join(f"{f.alias} {f.parameter}={f.fate}" for f in fates))
-    for fate in fates:
+    t.note("fates: " + ", ".join(f"{f.alias} {f.parameter}={f.fate}" for f, _ in fates))
+    # Parameters with no other check to explain them first, so an explained one never hides a
+    # parameter's own defect.
+    for fate, unless in sorted(fates, key=lambda pair: bool(pair[1])):
         t.expect(fate.fate in PARAM_ACCEPTED,
                  f"Every documented parameter of {endpoint.name} must reach {endpoint.provider} where it "
                  "reads it (unchanged, or converted by a documented mapping), or be refused with a 4xx "
                  "naming it; never dropped or altered.",
                  f"{fate.alias}: `{fate.parameter}` = {short(fate.value_sent, 120)} forwarded, mapped or refused",
-                 f"{fate.alias}: `{fate.parameter}` {fate.fate}: {fate.arrived_as}")
+                 f"{fate.alias}: `{fate.parameter}` {fate.fate}: {fate.arrived_as}", unless=unless)
 
 
 for _endpoint in PARAM_ENDPOINTS:

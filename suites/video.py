@@ -158,7 +158,8 @@ def video_openai_parameters_become_dashscope_parameters(t: Judgement) -> None:
     params = submitted_parameters(t)
     t.expect(params.get("duration") == 5 and params.get("size") == "1280*720",
              "The video's length and size must reach the provider in its own words.",
-             "parameters.duration 5 and parameters.size 1280*720", short(params))
+             "parameters.duration 5 and parameters.size 1280*720", short(params),
+             unless=t.unless_reached(JOB, provider="dashscope"))
 
 
 @check("VIDEO-003", SHOULD, needs="video.generate", spec=SPEC_WAN_VIDEO, scenario="video-succeeds")
@@ -167,7 +168,8 @@ def video_vendor_parameters_pass_through(t: Judgement) -> None:
     params = submitted_parameters(t)
     t.expect(params.get("prompt_extend") is False and params.get("seed") == 42,
              "Vendor video fields must reach the provider's parameters unchanged.",
-             "parameters.prompt_extend false and parameters.seed 42", short(params))
+             "parameters.prompt_extend false and parameters.seed 42", short(params),
+             unless=t.unless_reached(JOB, provider="dashscope"))
 
 
 @check("VIDEO-004", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
@@ -177,7 +179,8 @@ def video_submit_answers_with_an_id(t: Judgement) -> None:
     result = t.job(JOB, bounded="The video submit must answer within the profile's request bound.")
     t.expect(result.submit is not None and result.submit.status_code < 300 and result.job_id,
              "A video submit must answer with the id of a job to follow.",
-             f"2xx with `{t.profile.dialect.for_video().id_field}`", describe(result))
+             f"2xx with `{t.profile.dialect.for_video().id_field}`", describe(result),
+             unless=t.unless_served(JOB))
 
 
 @check("VIDEO-005", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
@@ -187,7 +190,7 @@ def video_polling_reaches_success(t: Judgement) -> None:
     result = t.job(JOB, bounded=True)
     t.expect(result.status == "succeeded" and not result.timed_out,
              "A video task that succeeds upstream must succeed for the client.",
-             "job status succeeded", describe(result))
+             "job status succeeded", describe(result), unless=t.unless_served(JOB))
 
 
 @check("VIDEO-006", MUST, needs="video.generate", spec=SPEC_WAN_VIDEO, scenario="video-succeeds")
@@ -196,7 +199,7 @@ def video_bytes_equal_provider_video(t: Judgement) -> None:
     t2v(t)
     result = t.job(JOB, bounded=True)
     t.expect(result.status == "succeeded", "The video job must succeed before its bytes can be read.",
-             "job status succeeded", describe(result))
+             "job status succeeded", describe(result), unless=t.unless_served(JOB))
     want = t.provider_file(VIDEO_FILE)
     fetched = t.step(CONTENT).value.get("fetched")
     t.expect(fetched and fetched["sha256"] == sha256_hex(want),
@@ -264,7 +267,8 @@ def image_to_video_carries_its_frame(t: Judgement) -> None:
              and inputs.get("img_url") == FIRST_FRAME,
              "The first frame must reach the provider as input.img_url on the video-synthesis route.",
              f"POST {DASHSCOPE_VIDEO} with input.img_url {FIRST_FRAME}",
-             ", ".join(f"{r.method} {r.path} {short(r.json_body().get('input'))}" for r in sent) or "no submit")
+             ", ".join(f"{r.method} {r.path} {short(r.json_body().get('input'))}" for r in sent) or "no submit",
+             unless=t.unless_reached(JOB, provider="dashscope"))
 
 
 @check("VIDEO-012", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-cancel")
@@ -278,7 +282,7 @@ def cancel_reaches_the_provider(t: Judgement) -> None:
     t.expect(submitted.status_code < 300 and t.recording.step(CANCEL) is not None,
              "The video submit must answer with a job id to cancel.",
              f"2xx with `{t.profile.dialect.for_video().id_field}`",
-             f"{submitted.status_code} {short(submitted.text)}")
+             f"{submitted.status_code} {short(submitted.text)}", unless=t.unless_served(SUBMIT))
     created = [r.task for r in video_submits(t, SUBMIT) if r.task]
     canceled = [r for r in t.upstream(CANCEL, "dashscope")
                 if r.method == "POST" and created and r.path == f"/api/v1/tasks/{created[0]}/cancel"]

@@ -116,3 +116,34 @@ def test_the_matrix_shows_root_causes_per_gateway(canned: dict) -> None:
     causes = canned["summary"]["root_causes"]
     assert f"| **root causes** (MUST) | {causes['total']} ({causes['must']}): MAP-001 blocks " in matrix
     assert f"| **blocked** | {canned['summary']['by_outcome']['blocked']} |" in matrix
+
+
+# Failures that follow from a routing failure, each with the check that explains it: the request
+# never reached the provider (MAP-002, EXTRA, NORM, PARAM, the duplicate submission), the fallback
+# chain cannot reach a target, and a parameter an EXTRA check already judges (PARAM-006).
+EXPLAINED = {
+    "MAP-002": ["MAP-001", "MAP-003"], "MAP-012": ["MAP-001"], "ASYNC-013": ["MAP-001"],
+    "EXTRA-002": ["MAP-001"], "NORM-003": ["MAP-001"], "NORM-004": ["MAP-001"],
+    "PARAM-003": ["MAP-001"], "PARAM-005": ["MAP-004"], "PARAM-007": ["MAP-006"],
+    "PARAM-006": ["EXTRA-001", "MAP-009"], "FALLBACK-001": ["MAP-005"], "FALLBACK-005": ["MAP-001", "MAP-005"],
+}
+
+
+def test_failures_that_follow_from_another_check_are_blocked_by_it(canned: dict) -> None:
+    checks = {c["check_id"]: c for c in canned["checks"]}
+    assert {k: (checks[k]["outcome"], checks[k].get("blocked_by")) for k in EXPLAINED} == {
+        k: ("blocked", v) for k, v in EXPLAINED.items()}
+
+
+@pytest.mark.parametrize(("check_id", "message"), [
+    ("EXTRA-002", "`prompt_extend` must reach DashScope as parameters.prompt_extend"),
+    ("PARAM-003", "Every documented parameter of DashScope sync image generation must reach dashscope"),
+])
+def test_an_explained_failure_keeps_its_own_message_when_nothing_explains_it(check_id: str, message: str) -> None:
+    """Judged alone, nothing in the run explains it: the check's own assertion is the failure."""
+    catalogue = load_suites(SUITES_DIR)
+    outcomes = run_in_process(PROFILE, MUTANTS["canned-answers-no-provider"][0].factory(),
+                              checks=[catalogue[check_id]], timeouts=FAST, template_vars=TEMPLATE)
+    assert [(o.check_id, o.outcome, o.blocked_by) for o in outcomes] == [(check_id, "fail", [])]
+    assert outcomes[0].message.startswith(message)
+    assert outcomes[0].assertion == f"{check_id}#1"

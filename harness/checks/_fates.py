@@ -108,6 +108,14 @@ def arrival(param: Parameter, record: CapturedRequest) -> tuple[str, str]:
     return "dropped", f"absent from {record.method} {record.path}"
 
 
+def reached_route(param: Parameter, upstream: list[CapturedRequest]) -> bool:
+    """Whether a request reached the provider's route that reads this parameter. When none did, a
+    bad fate is the routing's defect first (nothing arrived where the parameter is read)."""
+    endpoint = param.endpoint
+    return any(r.method == "POST" and r.provider == endpoint.provider and reading_root(endpoint, r.path) is not None
+               for r in upstream)
+
+
 def classify(param: Parameter, alias: str, upstream: list[CapturedRequest], client: ClientView) -> Fate:
     """The parameter's fate from what reached the provider and what the client was told."""
     endpoint = param.endpoint

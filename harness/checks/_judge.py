@@ -38,6 +38,7 @@ ROUTING_CHECKS = {
     ("openai", "image.edit", ""): "MAP-010",
     ("replicate", "image.generate", ""): "MAP-006",
     ("dashscope", "chat", ""): "MAP-009",
+    ("dashscope", "video.generate", ""): "VIDEO-001",
 }
 REGION_CHECK = "MAP-012"  # a region-bound alias must reach its own region's upstream
 
@@ -65,22 +66,19 @@ def client_model(exchange: Exchange) -> str:
     return model if isinstance(model, str) else ""
 
 
+def route_checks(route: ModelRoute) -> set[str]:
+    """The routing checks that judge whether requests for `route` reach their provider."""
+    kind = ""
+    if (route.provider, route.capability) == ("dashscope", "image.generate"):
+        kind = "task" if is_dashscope_task_image(route) else "sync"
+    found = {ROUTING_CHECKS.get((route.provider, route.capability, kind), "")} - {""}
+    return found | {REGION_CHECK} if route.region else found
+
+
 def routing_checks(profile: GatewayProfile, exchanges: Iterable[Exchange]) -> set[str]:
     """The routing checks that judge where the profile's aliases named in `exchanges` must go."""
-    found: set[str] = set()
-    for exchange in exchanges:
-        for route in profile.models:
-            if route.alias != client_model(exchange):
-                continue
-            kind = ""
-            if (route.provider, route.capability) == ("dashscope", "image.generate"):
-                kind = "task" if is_dashscope_task_image(route) else "sync"
-            check_id = ROUTING_CHECKS.get((route.provider, route.capability, kind))
-            if check_id:
-                found.add(check_id)
-            if route.region:
-                found.add(REGION_CHECK)
-    return found
+    models = {client_model(exchange) for exchange in exchanges}
+    return set().union(*(route_checks(r) for r in profile.models if r.alias in models))
 
 
 class Judgement:
@@ -217,21 +215,46 @@ class Judgement:
     def blocked(self, step: str, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
         """A precondition of the check failed for `step`: blocked by the routing checks of the
         aliases the step asked for, if one of them fails in this run."""
-        found = self.recording.step(step)
-        self.evidence.expected = expected
-        self.evidence.actual = actual
-        raise Blocked(requirement, expected, actual,
-                      routing_checks(self.profile, found.exchanges if found is not None else []))
+        self.fail(requirement, expected, actual, unless=self.routing_of(step))
+
+    def routing_of(self, *steps: str) -> set[str]:
+        """The routing checks of the aliases these steps asked for: when one of them fails, the
+        requests never reached their provider as they should, and what follows is its defect."""
+        found = [self.recording.step(step) for step in steps]
+        return routing_checks(self.profile, [x for s in found if s is not None for x in s.exchanges])
+
+    def unless_reached(self, *steps: str, provider: str | None = None) -> set[str]:
+        """For `unless=`: the routing checks of the steps that reached no provider (or not this one)."""
+        return self.routing_of(*(s for s in steps if not self.upstream(s, provider)))
+
+    def unless_served(self, *steps: str) -> set[str]:
+        """For `unless=`: the routing checks of the steps no provider served with a 2xx answer."""
+        return self.routing_of(*(s for s in steps if not any(
+            r.answered is not None and 200 <= r.answered < 300 for r in self.upstream(s))))
+
+    def routing_to(self, provider: str, upstream_model: str = "") -> set[str]:
+        """The routing checks of the profile's image aliases for this provider: those of the
+        model's aliases, or of every alias of the provider when none serves that model."""
+        routes = [r for r in self.profile.routes_for("image.generate") if r.provider == provider]
+        same_model = [r for r in routes if r.upstream_model == upstream_model]
+        return set().union(*map(route_checks, same_model or routes))
 
     # -- verdicts -------------------------------------------------------------------------------
 
-    def expect(self, condition: object, requirement: str, expected: str = "", actual: str = "") -> None:
+    def expect(self, condition: object, requirement: str, expected: str = "", actual: str = "",
+               unless: Iterable[str] = ()) -> None:
+        """Fail unless `condition` holds. `unless` names checks whose failure explains this one:
+        when one of them fails in the same run, this outcome becomes `blocked` by it, else it
+        stays an ordinary failure with its own message."""
         if not condition:
-            self.fail(requirement, expected, actual)
+            self.fail(requirement, expected, actual, unless)
 
-    def fail(self, requirement: str, expected: str = "", actual: str = "") -> NoReturn:
+    def fail(self, requirement: str, expected: str = "", actual: str = "", unless: Iterable[str] = ()) -> NoReturn:
         self.evidence.expected = expected
         self.evidence.actual = actual
+        candidates = set(unless)
+        if candidates:
+            raise Blocked(requirement, expected, actual, candidates)
         raise CheckFailed(requirement, expected, actual)
 
     def note(self, text: str) -> None:
