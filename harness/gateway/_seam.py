@@ -264,5 +264,6 @@ def mount(session: requests.Session) -> None:
     seam = _active
     if seam is not None:
         adapter = RequestsAdapter(seam.bridge)
+        session.trust_env = False  # no proxy applies to an app in this process: skip the scan
         session.mount("http://", adapter)
         session.mount("https://", adapter)

@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from harness.gateway import _seam as seam
 from harness.gateway._budget import LiveRun
 from harness.gateway._livetape import LiveTape
 from harness.records._outcome import Exchange, clip
+from harness.records._plain import plain
 from harness.records._recording import Answer
 
 # Built once: an SSL context per client costs tens of milliseconds, and every check has a client.
@@ -64,7 +65,7 @@ class JobResult:
         return result if isinstance(result, dict) else self.body
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobResult:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from harness.records._plain import plain
 
 
 @dataclass
@@ -37,7 +39,7 @@ class CapturedRequest:
         return self.body if isinstance(self.body, dict) else {}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CapturedRequest:

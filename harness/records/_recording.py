@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.records._capture import CapturedRequest
 from harness.records._outcome import Exchange
+from harness.records._plain import plain
 from harness.upstream._egress import EgressAttempt
 
 
@@ -57,7 +58,7 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "token": self.token, "value": self.value,
-                "exchanges": [asdict(x) for x in self.exchanges],
+                "exchanges": [plain(x) for x in self.exchanges],
                 "upstream": [r.to_dict() for r in self.upstream],
                 "timeout": self.timeout, "error": self.error, "skipped": self.skipped,
                 "stopped": self.stopped}

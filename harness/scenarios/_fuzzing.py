@@ -13,14 +13,13 @@ the whole campaign stops at a wall-clock budget.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from harness.gateway import _seam as seam
 from harness.gateway._env import RunEnv
 from harness.paths import SCHEMAS_DIR
 from harness.records._outcome import Exchange, clip
+from harness.records._plain import plain
 
 SPEC_PATH = SCHEMAS_DIR / "gateway-openapi.yaml"
 EXAMPLES_ENV = "GWCONF_FUZZ_EXAMPLES"
@@ -73,7 +73,7 @@ def gateway_spec(profile: GatewayProfile) -> dict[str, Any]:
     (`x-gwconf-dialect`); with a known alias in `model`, an invalid field is what the gateway
     sees, not an unknown model.
     """
-    spec = yaml.safe_load(_raw_spec())
+    spec = yaml.load(_raw_spec(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: once per run
     schemas = spec["components"]["schemas"]
     for path, item in list(spec["paths"].items()):
         for method, operation in list(item.items()):
@@ -85,8 +85,10 @@ def gateway_spec(profile: GatewayProfile) -> dict[str, Any]:
                 continue
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 name = content["schema"]["$ref"].rsplit("/", 1)[-1]
-                schemas[name] = copy.deepcopy(schemas[name])
-                schemas[name]["properties"]["model"]["enum"] = aliases
+                schema = schemas[name]
+                properties = schema["properties"]
+                model = {**properties["model"], "enum": aliases}
+                schemas[name] = {**schema, "properties": {**properties, "model": model}}
         if not item:
             del spec["paths"][path]
     return spec
@@ -240,7 +242,7 @@ class FuzzCall:
         return f"{self.operation} ({self.description}) -> {answer} in {self.elapsed:.2f}s"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FuzzCall:
