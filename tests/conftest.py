@@ -23,3 +23,12 @@ def upstreams(cassettes) -> Iterator[UpstreamSet]:
     """The three mock upstreams on loopback, shared by the whole session (xdist: per worker)."""
     with start_upstreams(cassettes, FILES_DIR) as running:
         yield running
+
+
+# Collected last: the per-assertion table reads what every mutant test of the session recorded,
+# so on each xdist worker it must come after that worker's own mutant tests.
+LAST = "test_every_assertion_is_killed_by_some_mutant"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.name == LAST)

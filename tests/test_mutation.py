@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,9 @@ TEMPLATE = {"upstream_timeout": UPSTREAM_TIMEOUT, "task_max_polls": 100, "task_p
 
 
 KILLS = ("fail", "warn", "blocked")
+# How long the per-assertion table waits for mutant tests still running on another xdist worker
+# before it runs the missing mutants itself.
+OTHER_WORKER_BOUND = 240.0
 SYNC_PREFIX = "sync:"  # a blocked check's failing assertion is its precondition
 # Assertions no gateway behaviour can reach, with the reason. Keep empty: an assertion nothing can
 # trip is removed or merged into one that can, not listed here.
@@ -59,10 +63,14 @@ def keep_kills(folder: Path, name: str, outcomes: list[Outcome]) -> None:
     temporary.replace(folder / f"{name}.json")
 
 
-def kills_of(folder: Path, name: str) -> list[str]:
+def kills_of(folder: Path, name: str, selected: bool = False, deadline: float = 0.0) -> list[str]:
     """The assertions `name` fails ("sync:" + name: through a sync gateway): as its test recorded
-    them, or from a run of its own when that test ran in another process or not at all."""
+    them, or from a run of its own when that test was not `selected` in this session. A selected
+    test may still be running on another xdist worker: wait for it (until `deadline`) rather than
+    run the mutant twice."""
     path = folder / f"{name}.json"
+    while selected and not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
     if not path.is_file():
         mutant, _ = MUTANTS[name.removeprefix(SYNC_PREFIX)]
         profile = write_sync_profile(folder / f"profile-{os.getpid()}") if name.startswith(SYNC_PREFIX) else PROFILE
@@ -107,13 +115,27 @@ def test_every_registered_check_is_failed_by_some_mutant() -> None:
     assert not uncovered, f"checks no mutant can fail: {sorted(uncovered)}"
 
 
-def test_every_assertion_is_killed_by_some_mutant(kills_dir: Path, tmp_path: Path) -> None:
+def selected_mutant_tests(request: pytest.FixtureRequest) -> set[str]:
+    """The mutant names ("sync:" + name) whose own test this session runs, on any worker."""
+    found = set()
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "name" in callspec.params and item.module is request.module:
+            sync = item.originalname == "test_mutant_fails_the_same_checks_through_a_sync_gateway"
+            found.add((SYNC_PREFIX if sync else "") + callspec.params["name"])
+    return found
+
+
+def test_every_assertion_is_killed_by_some_mutant(kills_dir: Path, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
     """Prints the table (`-s`) and keeps it in kill-table.txt: which mutants kill which assertion."""
     catalogue = load_suites(SUITES_DIR)
     killers: dict[str, list[str]] = {aid: [] for c in catalogue.values() for aid in assertion_ids(c.id, c.func)}
     stray: dict[str, list[str]] = {}
+    selected = selected_mutant_tests(request)
+    deadline = time.monotonic() + OTHER_WORKER_BOUND
     for name in [*sorted(MUTANTS), *(SYNC_PREFIX + n for n in sorted(SYNC_MUTANTS))]:
-        for aid in kills_of(kills_dir, name):
+        for aid in kills_of(kills_dir, name, name in selected, deadline):
             (killers[aid] if aid in killers else stray.setdefault(aid, [])).append(name)
     table = kill_table(killers)
     (tmp_path / "kill-table.txt").write_text(table + "\n")
