@@ -7,6 +7,8 @@ the gateway cannot reach fails that provider's assertions only: the others are j
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.api import (
     MUST,
     SCRUBBED_SECRET,
@@ -78,14 +80,18 @@ def fault_step(provider: str, play: str) -> str:
     return play if provider == "dashscope" else f"{provider} {play}"
 
 
-@scenario(FAULTS)
+@scenario(FAULTS, waits=True)
 def play_each_upstream_fault(s: Driver) -> None:
     """Play each upstream fault once on the first image alias of every provider the profile routes."""
-    for provider, plays in PROVIDER_PLAYS.items():
-        route = fault_route(s.profile, provider)
-        if route is not None:
-            for play, cassette in plays.items():
-                s.post_image(fault_step(provider, play), route.alias, play=cassette)
+    def play_all(provider: str, alias: str) -> Callable[[Driver], None]:
+        def program(d: Driver) -> None:
+            for play, cassette in PROVIDER_PLAYS[provider].items():
+                d.post_image(fault_step(provider, play), alias, play=cassette)
+        return program
+
+    # The providers side by side: each has a hang, and a hang lasts as long as the gateway waits.
+    routes = [(provider, fault_route(s.profile, provider)) for provider in PROVIDER_PLAYS]
+    s.side_by_side([play_all(provider, route.alias) for provider, route in routes if route is not None])
 
 
 @scenario("task-poll-fault")

@@ -43,7 +43,7 @@ def image_chain(profile: GatewayProfile) -> Fallback | None:
     return next((f for f in profile.fallbacks if f.capability == "image.generate"), None)
 
 
-@scenario(CHAIN)
+@scenario(CHAIN, waits=True)
 def fail_the_chain(s: Driver) -> None:
     """Fail the image fallback chain's first target with each fault, and then every target."""
     fallback = image_chain(s.profile)

@@ -81,7 +81,7 @@ def submit_a_video_that_fails(s: Driver) -> None:
     one_video(s, "video-failed")
 
 
-@scenario("video-never-ends")
+@scenario("video-never-ends", waits=True)
 def submit_a_video_that_never_ends(s: Driver) -> None:
     """A wan video task that stays RUNNING for ever."""
     one_video(s, "video-never")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,24 @@ class Driver:
         self.current: Step | None = None
         self.client = GatewayClient(profile, env.gateway_url, env.api_key, self._exchange, env.headers,
                                     env.secrets, env.route_headers)
+
+    def side_by_side(self, programs: list[Callable[[Driver], None]]) -> None:
+        """Run independent parts of the scenario at the same time, each with a client of its own:
+        parts that mostly wait (an upstream that hangs until the gateway's bound) then cost the
+        longest wait, not the sum of them. Their steps are recorded in the order of `programs`."""
+        twins = [Driver(Scenario(self.recording.scenario, "", lambda _: None, ""), self.env, self.profile,
+                        self.captures) for _ in programs]
+        with ThreadPoolExecutor(max_workers=max(len(programs), 1), thread_name_prefix="gwconf-part") as pool:
+            done = [pool.submit(program, twin) for program, twin in zip(programs, twins, strict=True)]
+        for twin in twins:
+            twin.close()
+            for step in twin.recording.steps:
+                if self.recording.step(step.name) is not None:
+                    raise ValueError(f"scenario {self.recording.scenario}: step {step.name!r} recorded twice")
+                self.recording.steps.append(step)
+            self.recording.notes.extend(n for n in twin.recording.notes if n not in self.recording.notes)
+        for future in done:
+            future.result()  # a part that broke breaks the scenario, as it would have in sequence
 
     # -- the profile ----------------------------------------------------------------------------
 
