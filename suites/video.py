@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from harness.api import (
+    CLIENT,
     MUST,
     SHOULD,
     SPEC_DASHSCOPE_TASKS,
@@ -170,7 +171,7 @@ def video_vendor_parameters_pass_through(t: Judgement) -> None:
              "parameters.prompt_extend false and parameters.seed 42", short(params))
 
 
-@check("VIDEO-004", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
+@check("VIDEO-004", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds", observes=CLIENT)
 def video_submit_answers_with_an_id(t: Judgement) -> None:
     """The video submit answers within the request bound with a job id to follow."""
     t2v(t)
@@ -180,7 +181,7 @@ def video_submit_answers_with_an_id(t: Judgement) -> None:
              f"2xx with `{t.profile.dialect.for_video().id_field}`", describe(result))
 
 
-@check("VIDEO-005", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
+@check("VIDEO-005", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds", observes=CLIENT)
 def video_polling_reaches_success(t: Judgement) -> None:
     """Polling the video job reaches success once the provider's task has succeeded."""
     t2v(t)
