@@ -7,6 +7,7 @@ captures are the independent count of what really reached a provider.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,10 +21,20 @@ import pytest
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from harness.gateway._budget import BudgetExhausted, Caps, Charge, Ledger, charge_for
+from harness.checks._judge import UNOBSERVED
+from harness.checks._registry import CLIENT, SCENARIOS, load_suites
+from harness.config._profile import GatewayProfile, load_profile
+from harness.gateway._budget import ENV_VAR as LIVE_ENV_VAR
+from harness.gateway._budget import BudgetExhausted, Caps, Charge, Ledger, LiveRun, charge_for, prices
+from harness.gateway._env import RunEnv
 from harness.gateway._session import Session, open_session
-from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT
+from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT, SUITES_DIR
+from harness.records._capture import CaptureLog
 from harness.reference.app import build_app
+from harness.runner._executor import Recorder
+from harness.scenarios._driver import drive
+from harness.scenarios._sizes import cheapest_size
+from tests.test_mutation import FAST, TEMPLATE
 
 CLIENT_KEY = "gwk-blackbox-client-key-0123456789"
 IMAGE_PATHS = ("/api/v1/services/aigc/multimodal-generation/generation",
@@ -115,7 +126,8 @@ def test_the_live_budget_stops_the_run_at_the_cap(reference, tmp_path):
     profile = black_box_profile(tmp_path / "bb.toml", reference.env.gateway_url)
     out = tmp_path / "out"
 
-    result = gwconf("--gateway", str(profile), "--out", str(out), "-k", "MAP", "--max-images", "3")
+    # NORM-001/005/006/007 judge the every-alias scenario (one request per alias) from the client's side.
+    result = gwconf("--gateway", str(profile), "--out", str(out), "-k", "NORM", "--max-images", "3")
 
     assert result.returncode in (0, 1), result.stderr
     spent = json.loads((out / "budget.json").read_text())
@@ -128,15 +140,23 @@ def test_the_live_budget_stops_the_run_at_the_cap(reference, tmp_path):
     outcomes = document["checks"]
     stopped = [o["check_id"] for o in outcomes if "live budget exhausted" in o.get("message", "")]
     assert stopped and all(o["outcome"] == "skip" for o in outcomes if o["check_id"] in stopped)
+    # The checks that need the upstream skip with their reason, and their own scenarios sent nothing.
+    unobserved = {o["check_id"] for o in outcomes if o["outcome"] == "skip" and o["message"] == UNOBSERVED}
+    assert unobserved == {"NORM-002", "NORM-003", "NORM-004"}
+    assert {o["check_id"] for o in outcomes if o["observes"] == "client"} == {"NORM-001", "NORM-005", "NORM-006",
+                                                                             "NORM-007"}
+    assert "Black box: client-side checks judged; 3 that need upstream observation skipped." in \
+        (out / "report.md").read_text()
+    assert sorted(p.stem for p in (out / "recordings").glob("*.json")) == ["every-alias", "run-facts"]
 
 
 def test_live_exchanges_are_taped_as_scrubbed_cassettes(reference, tmp_path):
     profile = black_box_profile(tmp_path / "bb.toml", reference.env.gateway_url)
     out = tmp_path / "out"
 
-    gwconf("--gateway", str(profile), "--out", str(out), "-k", "MAP-001 or MAP-009", "--max-images", "5")
+    gwconf("--gateway", str(profile), "--out", str(out), "-k", "NORM-001 or NORM-006", "--max-images", "5")
 
-    # One tape per scenario: MAP-001 and MAP-009 both judge the `every-alias` scenario.
+    # One tape per scenario: NORM-001 and NORM-006 both judge the `every-alias` scenario.
     tapes = sorted((out / "live").glob("*.yaml"))
     assert [t.name.rsplit("-", 1)[0] for t in tapes] == ["every-alias"]
     for tape in tapes:
@@ -189,3 +209,96 @@ def test_a_black_box_profile_may_not_be_started(tmp_path):
     result = gwconf("--gateway", str(profile), "--out", str(tmp_path / "out"), "--max-images", "1")
     assert result.returncode == 2
     assert "a black-box profile describes a gateway gwconf does not host; remove [start]" in result.stderr
+
+
+# -- the same gateway judged normally and as a black box -----------------------------------------
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[Session]:
+    """The reference on its mocks, in process behind the seam (no socket)."""
+    with open_session(GATEWAYS_DIR / "reference.toml", CASSETTES_DIR, tmp_path / "ref", environ={},
+                      app_factory=lambda config: build_app(config).app, template_vars=TEMPLATE,
+                      sockets=False) as session:
+        yield session
+
+
+def seen_as_black_box(session: Session, tmp_path: Path, caps: Caps) -> tuple[RunEnv, GatewayProfile, LiveRun]:
+    """The same gateway through its client port only: no mock URL, no provider key, no egress
+    log; every paid request charged to a live budget (set in the environment by the caller)."""
+    path = black_box_profile(tmp_path / "bb.toml", session.env.gateway_url)
+    profile = dataclasses.replace(load_profile(path), timeouts=FAST)
+    env = dataclasses.replace(session.env, profile_path=str(path), upstream_urls={}, provider_keys={},
+                              egress_url="", gateway_started=False)
+    return env, profile, LiveRun(str(tmp_path / "ledger.json"), caps, prices(profile), str(tmp_path / "live"))
+
+
+def test_black_box_verdicts_equal_a_normal_runs_on_the_client_side(in_process, tmp_path, monkeypatch):
+    """Judged once as gwconf's own gateway, then again as a black box: no captures, no egress
+    log, no mock asked to play anything."""
+    checks = list(load_suites(SUITES_DIR).values())
+    client = [c for c in checks if c.observes == CLIENT]
+    first = Recorder(in_process.env, dataclasses.replace(in_process.profile, timeouts=FAST),
+                     in_process.upstreams.captures)
+    normal = {o.check_id: o for o in first.run(checks)}
+    before = len(in_process.upstreams.captures.all())
+    env, profile, live = seen_as_black_box(in_process, tmp_path, Caps(max_images=1000))
+    monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
+
+    recorder = Recorder(env, profile, CaptureLog())
+    black_box = {o.check_id: o for o in recorder.run(checks)}
+
+    assert {c.id: black_box[c.id].outcome for c in client} == {c.id: normal[c.id].outcome for c in client}
+    assert all(normal[c.id].outcome == "pass" for c in client)  # judged, not skipped, in both runs
+    assert {c.id: (black_box[c.id].outcome, black_box[c.id].message) for c in checks if c.observes != CLIENT} == {
+        c.id: ("skip", UNOBSERVED) for c in checks if c.observes != CLIENT}
+    # A scenario no client-side check judges was never driven: decided before any request.
+    assert set(recorder.recordings) == {c.scenario for c in client}
+    sent = [x for r in recorder.recordings.values() for x in r.exchanges]
+    assert sent and not any(" scenario=" in x.request_body for x in sent)  # markers ask no mock to play
+    # What reached the mocks meanwhile came from those scenarios' steps (or from the first run's
+    # jobs the reference still follows in the background).
+    reached = in_process.upstreams.captures.all()[before:]
+    tokens = {s.token for r in recorder.recordings.values() for s in r.steps}
+    earlier = {s.token for r in first.recordings.values() for s in r.steps}
+    assert reached and {r.token for r in reached if r.token} - earlier <= tokens
+    # Every request that could make a provider generate was paid for, the fuzz campaign's too
+    # (its cases were taped besides).
+    paid = [x for x in sent if charge_for(x.method, x.path, None, {}, profile.dialect.submit_path) is not None]
+    fuzzed = [x for x in recorder.recordings["fuzz-campaign"].exchanges if x in paid]
+    assert fuzzed and Ledger(Path(live.ledger), live.caps).spend().requests == len(paid)
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "live").glob("fuzz-campaign-*.yaml")] == ["fuzz-campaign"]
+
+
+# -- cheapest sizes -------------------------------------------------------------------------------
+
+def test_the_cheapest_size_comes_from_the_catalogue():
+    def cheapest(provider: str, model: str, capability: str = "image.generate") -> str | None:
+        return cheapest_size(CASSETTES_DIR, provider, model, capability)
+
+    assert cheapest("dashscope", "qwen-image-2.0-pro") == "512x512"  # a range of areas: its lower bound
+    assert cheapest("dashscope", "qwen-image-plus") == "1664x928"  # a list of sizes: the smallest area
+    assert cheapest("dashscope", "wan2.2-t2i-flash") == "512x512"  # sides 512..1440
+    assert cheapest("dashscope", "qwen-image-edit-plus", "image.edit") == "512x512"
+    assert cheapest("openai", "gpt-image-2") == "1024x1024"  # no lower bound: the smallest OpenAI documents
+    assert cheapest("dashscope", "wan2.6-t2v", "video.generate") is None  # none bounded: the scenario's own
+    assert cheapest("openai", "no-such-model") is None
+
+
+def test_a_black_box_run_asks_for_the_cheapest_size_where_a_scenario_picks_one(in_process, tmp_path, monkeypatch):
+    env, profile, live = seen_as_black_box(in_process, tmp_path, Caps(max_images=20))
+    monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
+    load_suites(SUITES_DIR)
+    scenario = SCENARIOS["dashscope-image-parameters"]  # asks qwen-image-2.0-pro for 1024x1024 in step "size"
+
+    recording = drive(scenario, env, profile, CaptureLog())
+
+    step = recording.step("size")
+    assert step is not None and json.loads(step.exchanges[0].request_body)["size"] == "512x512"
+    assert "qwen-image-2.0-pro: size 1024x1024 asked as 512x512, the cheapest qwen-image-2.0-pro allows (black box)" \
+        in recording.notes
+    others = [json.loads(x.request_body) for s in recording.steps if s.name != "size" for x in s.exchanges
+              if x.method == "POST"]
+    assert others and not any("size" in body for body in others)  # a size nobody picked stays the provider's
+    mocked = drive(scenario, in_process.env, dataclasses.replace(in_process.profile, timeouts=FAST),
+                   in_process.upstreams.captures)
+    assert json.loads(mocked.step("size").exchanges[0].request_body)["size"] == "1024x1024"  # type: ignore[union-attr]
