@@ -2,7 +2,9 @@
 
 The "live" gateway here is the reference gateway on the mocks, started by the test and handed
 to `gwconf run` as a black box (a profile with mode = "black-box" and no [start]); the mocks'
-captures are the independent count of what really reached a provider.
+captures are the independent count of what really reached a provider. In process, the same
+gateway is judged normally and as a black box: the client-side verdicts must agree, and what
+each check declares it observes must hold.
 """
 
 from __future__ import annotations
@@ -14,24 +16,29 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
 from harness.checks._judge import UNOBSERVED
-from harness.checks._registry import CLIENT, SCENARIOS, load_suites
-from harness.config._profile import GatewayProfile, load_profile
+from harness.checks._registry import CLIENT, OBSERVES, SCENARIOS, UPSTREAM, Check, check, load_suites
+from harness.cli import app
+from harness.config._profile import BLACK_BOX, GatewayProfile, load_profile
 from harness.gateway._budget import ENV_VAR as LIVE_ENV_VAR
 from harness.gateway._budget import BudgetExhausted, Caps, Charge, Ledger, LiveRun, charge_for, prices
 from harness.gateway._env import RunEnv
 from harness.gateway._session import Session, open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR, PROJECT_ROOT, SUITES_DIR
 from harness.records._capture import CaptureLog
+from harness.records._outcome import Outcome
+from harness.records._recording import Recording
 from harness.reference.app import build_app
-from harness.runner._executor import Recorder
+from harness.runner._executor import Recorder, judge_recordings, load_recordings, save_facts
 from harness.scenarios._driver import drive
 from harness.scenarios._sizes import cheapest_size
 from tests.test_mutation import FAST, TEMPLATE
@@ -213,13 +220,27 @@ def test_a_black_box_profile_may_not_be_started(tmp_path):
 
 # -- the same gateway judged normally and as a black box -----------------------------------------
 
-@pytest.fixture
-def in_process(tmp_path: Path) -> Iterator[Session]:
-    """The reference on its mocks, in process behind the seam (no socket)."""
-    with open_session(GATEWAYS_DIR / "reference.toml", CASSETTES_DIR, tmp_path / "ref", environ={},
+@dataclass
+class NormalRun:
+    session: Session
+    outcomes: dict[str, Outcome]
+    recordings: dict[str, Recording]
+    store: Path  # the recordings on disk, as `gwconf run` keeps them
+
+
+@pytest.fixture(scope="module")
+def normal_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NormalRun]:
+    """The reference on its mocks, in process behind the seam (no socket), judged on the whole
+    catalogue once; the session stays open for the black-box runs of the same gateway."""
+    tmp = tmp_path_factory.mktemp("normal")
+    with open_session(GATEWAYS_DIR / "reference.toml", CASSETTES_DIR, tmp / "ref", environ={},
                       app_factory=lambda config: build_app(config).app, template_vars=TEMPLATE,
                       sockets=False) as session:
-        yield session
+        recorder = Recorder(session.env, dataclasses.replace(session.profile, timeouts=FAST),
+                            session.upstreams.captures, tmp / "run")
+        save_facts(tmp / "run", recorder.facts)
+        outcomes = {o.check_id: o for o in recorder.run(list(load_suites(SUITES_DIR).values()))}
+        yield NormalRun(session, outcomes, recorder.recordings, tmp / "run")
 
 
 def seen_as_black_box(session: Session, tmp_path: Path, caps: Caps) -> tuple[RunEnv, GatewayProfile, LiveRun]:
@@ -232,16 +253,13 @@ def seen_as_black_box(session: Session, tmp_path: Path, caps: Caps) -> tuple[Run
     return env, profile, LiveRun(str(tmp_path / "ledger.json"), caps, prices(profile), str(tmp_path / "live"))
 
 
-def test_black_box_verdicts_equal_a_normal_runs_on_the_client_side(in_process, tmp_path, monkeypatch):
-    """Judged once as gwconf's own gateway, then again as a black box: no captures, no egress
-    log, no mock asked to play anything."""
+def test_black_box_verdicts_equal_a_normal_runs_on_the_client_side(normal_run, tmp_path, monkeypatch):
+    """Judged as gwconf's own gateway, then again as a black box: no captures, no egress log,
+    no mock asked to play anything."""
     checks = list(load_suites(SUITES_DIR).values())
     client = [c for c in checks if c.observes == CLIENT]
-    first = Recorder(in_process.env, dataclasses.replace(in_process.profile, timeouts=FAST),
-                     in_process.upstreams.captures)
-    normal = {o.check_id: o for o in first.run(checks)}
-    before = len(in_process.upstreams.captures.all())
-    env, profile, live = seen_as_black_box(in_process, tmp_path, Caps(max_images=1000))
+    normal = normal_run.outcomes
+    env, profile, live = seen_as_black_box(normal_run.session, tmp_path, Caps(max_images=1000))
     monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
 
     recorder = Recorder(env, profile, CaptureLog())
@@ -255,18 +273,78 @@ def test_black_box_verdicts_equal_a_normal_runs_on_the_client_side(in_process, t
     assert set(recorder.recordings) == {c.scenario for c in client}
     sent = [x for r in recorder.recordings.values() for x in r.exchanges]
     assert sent and not any(" scenario=" in x.request_body for x in sent)  # markers ask no mock to play
-    # What reached the mocks meanwhile came from those scenarios' steps (or from the first run's
-    # jobs the reference still follows in the background).
-    reached = in_process.upstreams.captures.all()[before:]
-    tokens = {s.token for r in recorder.recordings.values() for s in r.steps}
-    earlier = {s.token for r in first.recordings.values() for s in r.steps}
-    assert reached and {r.token for r in reached if r.token} - earlier <= tokens
     # Every request that could make a provider generate was paid for, the fuzz campaign's too
     # (its cases were taped besides).
     paid = [x for x in sent if charge_for(x.method, x.path, None, {}, profile.dialect.submit_path) is not None]
     fuzzed = [x for x in recorder.recordings["fuzz-campaign"].exchanges if x in paid]
     assert fuzzed and Ledger(Path(live.ledger), live.caps).spend().requests == len(paid)
     assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "live").glob("fuzz-campaign-*.yaml")] == ["fuzz-campaign"]
+
+
+# -- what each check observes --------------------------------------------------------------------
+# The proof that the declarations are honest: the normal run's recordings, with everything the
+# mocks saw taken out (captures, strays, egress, the provider keys and mock URLs of the run facts)
+# and judged as a black-box run judges, give every client-side check the verdict the whole
+# recording gave it, and every other check `skip` "needs upstream observation". A client-side
+# check that reads the upstream, a mock's play or a mock's file errors there (the Judgement
+# refuses the read), so a wrong declaration cannot pass; the second test shows that it does not.
+
+def without_upstream(recording: Recording) -> Recording:
+    """The recording as a black box would have made it: the client's side only."""
+    recording = Recording.from_dict(recording.to_dict())
+    recording.stray, recording.egress = [], []
+    for step in recording.steps:
+        step.upstream = []
+    return recording
+
+
+def judged_as_black_box(checks: Iterable[Check], store: Path) -> dict[str, Outcome]:
+    facts, recordings = load_recordings(store)
+    facts = dataclasses.replace(facts, upstream_urls={}, provider_key_marks=[], provider_key_names={})
+    profile = dataclasses.replace(load_profile(GATEWAYS_DIR / "reference.toml"), mode=BLACK_BOX, timeouts=FAST)
+    blind = {name: without_upstream(r) for name, r in recordings.items()}
+    return {o.check_id: o for o in judge_recordings(checks, blind, profile, facts)}
+
+
+def misjudged(checks: Iterable[Check], normal: dict[str, Outcome], blind: dict[str, Outcome]) -> list[str]:
+    """Every check whose black-box verdict is not what its declaration promises."""
+    wrong = []
+    for item in checks:
+        got, want = blind[item.id], normal[item.id]
+        if item.observes == CLIENT and (got.outcome, got.message) != (want.outcome, want.message):
+            wrong.append(f"{item.id}: {want.outcome} with the upstream, {got.outcome} without ({got.message[:160]})")
+        if item.observes != CLIENT and (got.outcome, got.message) != ("skip", UNOBSERVED):
+            wrong.append(f"{item.id}: {got.outcome} {got.message[:160]}")
+    return wrong
+
+
+def test_client_side_checks_judge_the_same_without_the_upstream(normal_run):
+    checks = list(load_suites(SUITES_DIR).values())
+
+    assert misjudged(checks, normal_run.outcomes, judged_as_black_box(checks, normal_run.store)) == []
+    assert len([c for c in checks if c.observes == CLIENT]) >= 10
+
+
+def test_a_check_declared_client_side_wrongly_is_caught(normal_run):
+    catalogue = load_suites(SUITES_DIR)
+    # MAP-008 passes on no capture at all (an unknown model must reach no provider), NORM-002
+    # compares with the mock's file, ERR-001 needs the mock to play a 400: none is client-side.
+    wrong = [dataclasses.replace(catalogue[c], observes=CLIENT) for c in ("MAP-008", "NORM-002", "ERR-001")]
+
+    found = misjudged(wrong, normal_run.outcomes, judged_as_black_box(wrong, normal_run.store))
+
+    assert [line.split(":")[0] for line in found] == ["MAP-008", "NORM-002", "ERR-001"]
+    assert all("is declared client-side but reads" in line for line in found)
+
+
+def test_every_check_declares_what_it_observes():
+    catalogue = load_suites(SUITES_DIR)
+    assert {c.observes for c in catalogue.values()} == set(OBSERVES)
+    assert check.__kwdefaults__["observes"] == UPSTREAM  # the safe default: a black box skips it
+    with pytest.raises(ValueError, match="observes must be one of"):
+        check("MAP-999", "MUST", needs="any", spec="", scenario="every-alias", observes="both")
+    listed = json.loads(CliRunner().invoke(app, ["checks", "--json"]).output)
+    assert {c["id"]: c["observes"] for c in listed} == {c.id: c.observes for c in catalogue.values()}
 
 
 # -- cheapest sizes -------------------------------------------------------------------------------
@@ -284,13 +362,12 @@ def test_the_cheapest_size_comes_from_the_catalogue():
     assert cheapest("openai", "no-such-model") is None
 
 
-def test_a_black_box_run_asks_for_the_cheapest_size_where_a_scenario_picks_one(in_process, tmp_path, monkeypatch):
-    env, profile, live = seen_as_black_box(in_process, tmp_path, Caps(max_images=20))
+def test_a_black_box_run_asks_for_the_cheapest_size_where_a_scenario_picks_one(normal_run, tmp_path, monkeypatch):
+    env, profile, live = seen_as_black_box(normal_run.session, tmp_path, Caps(max_images=20))
     monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
-    load_suites(SUITES_DIR)
-    scenario = SCENARIOS["dashscope-image-parameters"]  # asks qwen-image-2.0-pro for 1024x1024 in step "size"
+    name = "dashscope-image-parameters"  # asks qwen-image-2.0-pro for 1024x1024 in its step "size"
 
-    recording = drive(scenario, env, profile, CaptureLog())
+    recording = drive(SCENARIOS[name], env, profile, CaptureLog())
 
     step = recording.step("size")
     assert step is not None and json.loads(step.exchanges[0].request_body)["size"] == "512x512"
@@ -299,6 +376,5 @@ def test_a_black_box_run_asks_for_the_cheapest_size_where_a_scenario_picks_one(i
     others = [json.loads(x.request_body) for s in recording.steps if s.name != "size" for x in s.exchanges
               if x.method == "POST"]
     assert others and not any("size" in body for body in others)  # a size nobody picked stays the provider's
-    mocked = drive(scenario, in_process.env, dataclasses.replace(in_process.profile, timeouts=FAST),
-                   in_process.upstreams.captures)
-    assert json.loads(mocked.step("size").exchanges[0].request_body)["size"] == "1024x1024"  # type: ignore[union-attr]
+    mocked = normal_run.recordings[name].step("size")
+    assert mocked is not None and json.loads(mocked.exchanges[0].request_body)["size"] == "1024x1024"
