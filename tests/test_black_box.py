@@ -157,6 +157,22 @@ def test_the_live_budget_stops_the_run_at_the_cap(reference, tmp_path):
     assert sorted(p.stem for p in (out / "recordings").glob("*.json")) == ["every-alias", "run-facts"]
 
 
+def test_the_budget_goes_to_checks_in_catalogue_order(reference, tmp_path):
+    """suites/fuzz.py sorts before suites/map.py, but MAP-007 comes first in the catalogue: it
+    gets the one image, and the fuzz campaign stops at its first paid case."""
+    profile = black_box_profile(tmp_path / "bb.toml", reference.env.gateway_url)
+    out = tmp_path / "out"
+
+    gwconf("--gateway", str(profile), "--out", str(out), "-k", "FUZZ or MAP-007", "--max-images", "1")
+
+    checks = {o["check_id"]: o for o in json.loads((out / "run.json").read_text())["checks"]}
+    assert checks["MAP-007"]["outcome"] == "pass"
+    fuzz = checks["FUZZ-001"]
+    assert fuzz["outcome"] == "pass" and any("live budget exhausted" in n and "were not sent" in n
+                                             for n in fuzz["evidence"]["notes"])
+    assert json.loads((out / "budget.json").read_text())["spent"]["images"] == 1
+
+
 def test_live_exchanges_are_taped_as_scrubbed_cassettes(reference, tmp_path):
     profile = black_box_profile(tmp_path / "bb.toml", reference.env.gateway_url)
     out = tmp_path / "out"
