@@ -154,6 +154,12 @@ def test_the_live_budget_stops_the_run_at_the_cap(reference, tmp_path):
                                                                              "NORM-007"}
     assert "Black box: client-side checks judged; 3 that need upstream observation skipped." in \
         (out / "report.md").read_text()
+    # Judged again offline from its recordings, as a black box still: the same verdicts.
+    assert CliRunner().invoke(app, ["judge", str(out), "-q"]).exit_code == 0
+    again = {o["check_id"]: (o["outcome"], o["message"]) for o in json.loads((out / "run.json").read_text())["checks"]}
+    assert {o["check_id"]: again[o["check_id"]] for o in outcomes} == {
+        o["check_id"]: (o["outcome"], o["message"]) for o in outcomes}
+    assert {v for k, v in again.items() if k.startswith("MAP")} == {("skip", UNOBSERVED)}  # MAP judges every-alias too
     assert sorted(p.stem for p in (out / "recordings").glob("*.json")) == ["every-alias", "run-facts"]
 
 
