@@ -66,7 +66,7 @@ from harness.checks._params import ENDPOINTS as PARAM_ENDPOINTS
 from harness.checks._params import Parameter, wire
 from harness.checks._params import plan as param_plan
 from harness.checks._params import routes_of as param_routes
-from harness.checks._registry import MAY, MUST, SHOULD, check, scenario
+from harness.checks._registry import CLIENT, MAY, MUST, SHOULD, check, scenario
 from harness.config._profile import Fallback, FallbackTarget, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, UpstreamUnavailable
 from harness.gateway.client import JobResult, dig
@@ -76,6 +76,7 @@ from harness.scenarios._driver import Driver
 from harness.scenarios._fuzzing import Campaign, FuzzCall, campaign
 
 __all__ = [
+    "CLIENT",
     "DASHSCOPE_CHAT_PATHS",
     "DASHSCOPE_IMAGE_PATHS",
     "DASHSCOPE_MULTIMODAL",

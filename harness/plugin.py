@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks._registry import Check
+from harness.checks._registry import Check, catalogue
 from harness.gateway._env import HttpCaptures, RunEnv, load_env_profile
 from harness.paths import SUITES_DIR
 from harness.records._outcome import Outcome
@@ -92,6 +92,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         name = f"{check.id}@{check.scenario}" if grouped else check.id
         return CheckItem.from_parent(collector, name=name, check=check)
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Checks run in catalogue order (by category, MAP first), not in suite-file order: a
+    black-box run's live budget goes to the catalogue's first checks, and the fuzz campaign
+    (suites/fuzz.py sorts early by name) cannot spend it all before them."""
+    order = {check_id: index for index, check_id in enumerate(catalogue())}
+    items.sort(key=lambda item: order.get(item.check.id, len(order)) if isinstance(item, CheckItem) else len(order))
 
 
 class OutcomeCollector:

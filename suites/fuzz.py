@@ -7,6 +7,7 @@ sent once. Every failing case is kept as evidence with its curl reproduction.
 from __future__ import annotations
 
 from harness.api import (
+    CLIENT,
     MUST,
     NON_ANSWER,
     SHOULD,
@@ -66,7 +67,7 @@ def keep(t: Judgement, calls: list[FuzzCall]) -> str:
     return "; ".join(c.summary() for c in calls[:SHOWN]) + more
 
 
-@check("FUZZ-001", MUST, needs="any", spec=SPEC_RFC9110_5XX, scenario=FUZZ)
+@check("FUZZ-001", MUST, needs="any", spec=SPEC_RFC9110_5XX, scenario=FUZZ, observes=CLIENT)
 def invalid_input_gets_no_server_error(t: Judgement) -> None:
     """Invalid input never gets a 5xx: the gateway refuses it as the client's error."""
     run = fuzz(t)
@@ -75,7 +76,7 @@ def invalid_input_gets_no_server_error(t: Judgement) -> None:
              "no 5xx answer to any fuzz request", keep(t, failed))
 
 
-@check("FUZZ-002", SHOULD, needs="any", spec=SPEC_OPENAI_ERRORS, scenario=FUZZ)
+@check("FUZZ-002", SHOULD, needs="any", spec=SPEC_OPENAI_ERRORS, scenario=FUZZ, observes=CLIENT)
 def invalid_input_refusal_is_error_envelope(t: Judgement) -> None:
     """Every 4xx answer to invalid input is an OpenAI error envelope."""
     run = fuzz(t)
@@ -87,7 +88,7 @@ def invalid_input_refusal_is_error_envelope(t: Judgement) -> None:
              '{"error": {"message": ...}} on every 4xx', actual)
 
 
-@check("FUZZ-003", MUST, needs="any", spec=SPEC_SCHEMATHESIS, scenario=FUZZ)
+@check("FUZZ-003", MUST, needs="any", spec=SPEC_SCHEMATHESIS, scenario=FUZZ, observes=CLIENT)
 def invalid_input_answered_within_bound(t: Judgement) -> None:
     """Invalid input is answered within the profile's request bound."""
     run = fuzz(t)

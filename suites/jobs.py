@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from harness.api import (
+    CLIENT,
     MUST,
     SHOULD,
     SPEC_DASHSCOPE_ERRORS,
@@ -151,7 +152,7 @@ def delivered(t: Judgement, result: JobResult) -> tuple[str, int] | None:
     return None
 
 
-@check("ASYNC-001", MUST, needs="image.generate", spec=SPEC_JOBS, scenario="task-submit")
+@check("ASYNC-001", MUST, needs="image.generate", spec=SPEC_JOBS, scenario="task-submit", observes=CLIENT)
 def submit_answers_with_job_or_result(t: Judgement) -> None:
     """The submit answers within the bound with a job id (async dialects) or a complete result."""
     task_route(t)
@@ -237,7 +238,7 @@ def never_finishing_task_ends_in_bounded_error(t: Judgement) -> None:
              describe(result))
 
 
-@check("ASYNC-006", MUST, needs="async", spec=SPEC_JOBS, scenario="task-succeeds")
+@check("ASYNC-006", MUST, needs="async", spec=SPEC_JOBS, scenario="task-succeeds", observes=CLIENT)
 def job_id_stays_valid_through_lifecycle(t: Judgement) -> None:
     """The job id is the same in every poll and still answers after the job has ended."""
     task_route(t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.api import (
+    CLIENT,
     DASHSCOPE_CHAT_PATHS,
     DASHSCOPE_IMAGE_PATHS,
     DASHSCOPE_MULTIMODAL,
@@ -185,7 +186,7 @@ def replicate_image_reaches_replicate(t: Judgement) -> None:
                    "A Replicate alias must create a prediction on its model.", f"replicate POST {model_path}")
 
 
-@check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS, scenario="unknown-model")
+@check("MAP-007", MUST, needs="any", spec=SPEC_OPENAI_ERRORS, scenario="unknown-model", observes=CLIENT)
 def unknown_model_gets_error_envelope(t: Judgement) -> None:
     """An unknown model gets a 4xx OpenAI error envelope (or, through an async dialect, a job
     that fails naming the model), not a silent fallback."""

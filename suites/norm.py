@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.api import (
+    CLIENT,
     MUST,
     OPENAI_IMAGE_ITEM_FIELDS,
     PNG_SIGNATURE,
@@ -68,7 +69,7 @@ def sync_dashscope_alias(t: Judgement) -> str:
     return t.route_where("image.generate", is_dashscope_sync_image, "a DashScope multimodal image model").alias
 
 
-@check("NORM-001", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+@check("NORM-001", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias", observes=CLIENT)
 def image_response_is_openai_images_response(t: Judgement) -> None:
     """Every image response validates against OpenAI's ImagesResponse, with data[]."""
     for alias, result in image_results(t):
@@ -124,7 +125,7 @@ def n_is_honoured(t: Judgement) -> None:
              "2 items in data[]", f"{len(result.data)} items", unless=t.unless_served("n"))
 
 
-@check("NORM-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+@check("NORM-005", MUST, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias", observes=CLIENT)
 def created_is_an_integer_timestamp(t: Judgement) -> None:
     """Every image response carries `created` as an integer Unix timestamp."""
     for alias, result in image_results(t):
@@ -134,7 +135,7 @@ def created_is_an_integer_timestamp(t: Judgement) -> None:
                  "created: integer", f"created: {created!r}")
 
 
-@check("NORM-006", MUST, needs="chat", spec=SPEC_OPENAI_CHAT, scenario="every-alias")
+@check("NORM-006", MUST, needs="chat", spec=SPEC_OPENAI_CHAT, scenario="every-alias", observes=CLIENT)
 def chat_response_is_chat_completion(t: Judgement) -> None:
     """A DashScope chat answer reaches the client as an OpenAI chat.completion."""
     route = t.route("dashscope", "chat")
@@ -146,7 +147,7 @@ def chat_response_is_chat_completion(t: Judgement) -> None:
              "; ".join(problems[:3]) or f"{response.status_code} {short(response.text)}")
 
 
-@check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias")
+@check("NORM-007", SHOULD, needs="image.generate", spec=SPEC_OPENAI_IMAGES, scenario="every-alias", observes=CLIENT)
 def no_provider_fields_leak_into_response(t: Judgement) -> None:
     """Image responses carry no provider-internal fields (output, request_id, task_id, urls), at
     the top level or inside the data[] items.

@@ -6,6 +6,7 @@ import itertools
 import math
 
 from harness.api import (
+    CLIENT,
     MUST,
     SHOULD,
     SPEC_OWASP_API1,
@@ -41,7 +42,7 @@ def submit_four_tasks(s: Driver) -> None:
                   headers=dict(s.client.dialect.submit_headers))
 
 
-@check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1, scenario="task-succeeds")
+@check("SEC-001", MUST, needs="two-keys", spec=SPEC_OWASP_API1, scenario="task-succeeds", observes=CLIENT)
 def job_is_invisible_to_other_keys(t: Judgement) -> None:
     """A job created with key A is not visible with key B (404 or 403)."""
     if not t.profile.dialect.is_async:
@@ -99,7 +100,7 @@ def looks_sequential(ids: list[str]) -> bool:
     return len(steps) == 1 and 0 < abs(next(iter(steps))) < 1000
 
 
-@check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1, scenario="job-ids")
+@check("SEC-003", SHOULD, needs="async", spec=SPEC_OWASP_API1, scenario="job-ids", observes=CLIENT)
 def job_ids_are_not_guessable(t: Judgement) -> None:
     """Job ids are not sequential and carry at least 64 bits of randomness."""
     task_alias(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from harness.api import (
+    CLIENT,
     MUST,
     SHOULD,
     SPEC_DASHSCOPE_TASKS,
@@ -172,7 +173,7 @@ def video_vendor_parameters_pass_through(t: Judgement) -> None:
              unless=t.unless_reached(JOB, provider="dashscope"))
 
 
-@check("VIDEO-004", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
+@check("VIDEO-004", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds", observes=CLIENT)
 def video_submit_answers_with_an_id(t: Judgement) -> None:
     """The video submit answers within the request bound with a job id to follow."""
     t2v(t)
@@ -183,7 +184,7 @@ def video_submit_answers_with_an_id(t: Judgement) -> None:
              unless=t.unless_served(JOB))
 
 
-@check("VIDEO-005", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds")
+@check("VIDEO-005", MUST, needs="video.generate", spec=SPEC_DASHSCOPE_TASKS, scenario="video-succeeds", observes=CLIENT)
 def video_polling_reaches_success(t: Judgement) -> None:
     """Polling the video job reaches success once the provider's task has succeeded."""
     t2v(t)

@@ -11,6 +11,8 @@ import schemathesis
 
 from harness.config._profile import BUILTIN_DIALECTS, GatewayProfile, Timeouts, load_profile
 from harness.errors import ConfigError
+from harness.gateway._budget import ENV_VAR as LIVE_ENV_VAR
+from harness.gateway._budget import BudgetExhausted, Caps, Ledger, LiveRun
 from harness.gateway._session import Session, open_session
 from harness.paths import CASSETTES_DIR, GATEWAYS_DIR
 from harness.records._outcome import Exchange
@@ -134,3 +136,34 @@ def test_reproductions_never_carry_the_client_key(reference: Session) -> None:
         assert reference.env.api_key not in fuzz_call.curl
         assert "$GWCONF_API_KEY" in fuzz_call.curl
         assert reference.env.api_key not in str(fuzz_call.exchange)
+
+
+def test_a_black_box_campaign_pays_for_each_case_and_stops_at_the_cap(reference: Session, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    live = LiveRun(str(tmp_path / "ledger.json"), Caps(max_images=3), {}, str(tmp_path / "live"))
+    monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
+    profile = dataclasses.replace(reference.profile, timeouts=Timeouts(request=4))
+
+    run = fuzzing.run_campaign(reference.env, profile, 4)
+
+    spent = Ledger(Path(live.ledger), live.caps).spend()
+    paid = [c for c in run.calls if c.operation != "GET /v1/jobs/{id}"]  # a poll makes nothing
+    assert spent.exhausted and spent.images <= 3 and spent.requests == len(paid)
+    assert any("live budget exhausted" in note and "were not sent" in note for note in run.notes)
+    tape = next((tmp_path / "live").glob("fuzz-campaign-*.yaml")).read_text()
+    assert tape.count("- request:") == len(run.calls) and reference.env.api_key not in tape
+
+
+def test_a_black_box_campaign_refused_at_once_sends_nothing(reference: Session, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every case costs the one price (an alias without a price pays the dearest), and no cent is allowed.
+    live = LiveRun(str(tmp_path / "ledger.json"), Caps(max_cost=0.0), {"any": 0.01}, str(tmp_path / "live"))
+    monkeypatch.setenv(LIVE_ENV_VAR, live.to_json())
+    only_paid = dataclasses.replace(reference.profile, dialect=BUILTIN_DIALECTS["sync"])  # no job to poll
+
+    before = len(reference.upstreams.captures.all())
+
+    with pytest.raises(BudgetExhausted):
+        fuzzing.run_campaign(reference.env, only_paid, 2)
+    assert not list((tmp_path / "live").glob("*.yaml"))
+    assert len(reference.upstreams.captures.all()) == before

@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 from harness.checks import _nonanswer as nonanswer
 from harness.checks._assertions import raised_at
 from harness.checks._checklib import is_dashscope_task_image
-from harness.checks._registry import MUST, Check
-from harness.config._profile import CAPABILITIES, GatewayProfile, ModelRoute
+from harness.checks._registry import CLIENT, MUST, Check
+from harness.config._profile import BLACK_BOX, CAPABILITIES, GatewayProfile, ModelRoute
 from harness.errors import CheckFailed, CheckSkipped, ConfigError, UpstreamUnavailable
 from harness.gateway.client import JobResult
 from harness.paths import CASSETTES_DIR
@@ -27,6 +27,12 @@ from harness.records._recording import Answer, Recording, RunFacts, Step
 from harness.upstream._egress import EgressAttempt
 
 BOUND_REQUIREMENT = "The gateway must answer within the profile's bound."
+UNOBSERVED = "needs upstream observation"
+
+
+class UpstreamUnobserved(Exception):
+    """A check declared client-side read what only the mocks can show: its declaration is wrong
+    (a harness error, never a verdict)."""
 
 # The routing check that judges whether a request for an alias of this kind reaches its provider
 # at all: when it failed, a check that needed that request to arrive is blocked by it.
@@ -91,6 +97,9 @@ class Judgement:
         self.facts = facts
         self.read: set[str] | None = set()  # the steps the check looked at (None: all of them)
         self.fates: list[dict[str, Any]] = []  # PARAM: what became of each parameter judged
+        # A black-box run has no mocks: what reached the provider cannot be seen, and a check that
+        # asks for it was declared client-side wrongly.
+        self.blind = profile.mode == BLACK_BOX
         self.evidence = Evidence(exchanges=recording.exchanges, upstream=recording.upstream,
                                  notes=list(recording.notes),
                                  rerun=f"gwconf run --gateway {facts.profile_arg or facts.profile_path} -k {check.id}",
@@ -115,6 +124,7 @@ class Judgement:
 
     def provider_file(self, name: str) -> bytes:
         """A file of the catalogue (cassettes/files): the bytes a provider hands out."""
+        self._upstream_read(f"the mocks' file {name}")
         recorded = Path(self.facts.files_dir) / name
         return (recorded if recorded.is_file() else CASSETTES_DIR / "files" / name).read_bytes()
 
@@ -161,6 +171,7 @@ class Judgement:
 
     def upstream(self, step: str | None = None, provider: str | None = None) -> list[CapturedRequest]:
         """What reached the mocks because of one step (or of the whole scenario)."""
+        self._upstream_read("upstream captures")
         self._looked_at(step)
         if step is None:
             records = self.recording.upstream
@@ -168,6 +179,11 @@ class Judgement:
             found = self.recording.step(step)
             records = found.upstream if found is not None else []
         return [r for r in records if provider is None or r.provider == provider]
+
+    def _upstream_read(self, what: str) -> None:
+        if self.blind:
+            raise UpstreamUnobserved(f"{self.check.id} is declared client-side but reads {what}, which a "
+                                     "black-box run cannot observe")
 
     def _looked_at(self, step: str | None) -> None:
         if step is None:
@@ -187,11 +203,13 @@ class Judgement:
     def egress(self) -> list[EgressAttempt]:
         """Attempts to reach a host other than the mocks while the scenario ran. Attribution is by
         time window: under xdist, a concurrent scenario's attempt can show up here too."""
+        self._upstream_read("the egress log")
         return list(self.recording.egress)
 
     def expect_played(self, step: str, play: str, answer: str = "") -> None:
         """The upstream really played `play` for `step`: otherwise what the client saw says
         nothing about how the gateway handles it, and the check must not pass on it."""
+        self._upstream_read(f"whether a mock played {play!r}")
         records = self.upstream(step)
         if any(r.scenario == play for r in records):
             return
@@ -203,7 +221,11 @@ class Judgement:
 
     def expect_served(self, step: str) -> None:
         """The provider served `step` (a 2xx upstream answer): otherwise how the gateway shapes a
-        provider's result cannot be judged from it."""
+        provider's result cannot be judged from it. A black box hides whether it was: the
+        precondition is then assumed, and the note says so."""
+        if self.blind:
+            self.note(f"{step}: whether the provider served it cannot be seen in a black-box run")
+            return
         records = self.upstream(step)
         if any(r.answered is not None and 200 <= r.answered < 300 for r in records):
             return
@@ -225,10 +247,14 @@ class Judgement:
 
     def unless_reached(self, *steps: str, provider: str | None = None) -> set[str]:
         """For `unless=`: the routing checks of the steps that reached no provider (or not this one)."""
+        if self.blind:  # a black box shows no provider, and judges no routing check that could explain it
+            return set()
         return self.routing_of(*(s for s in steps if not self.upstream(s, provider)))
 
     def unless_served(self, *steps: str) -> set[str]:
         """For `unless=`: the routing checks of the steps no provider served with a 2xx answer."""
+        if self.blind:  # as above
+            return set()
         return self.routing_of(*(s for s in steps if not any(
             r.answered is not None and 200 <= r.answered < 300 for r in self.upstream(s))))
 
@@ -279,6 +305,8 @@ class Judgement:
 
 def unmet_need(check: Check, profile: GatewayProfile, facts: RunFacts) -> str | None:
     """Why the profile does not claim what the check needs, or None when it does."""
+    if profile.mode == BLACK_BOX and check.observes != CLIENT:
+        return UNOBSERVED  # decided before its scenario is driven: nothing is sent for it
     need = check.needs
     if need in CAPABILITIES:
         return None if profile.claims(need) else f"profile claims no {need} model"
@@ -295,13 +323,13 @@ def unmet_need(check: Check, profile: GatewayProfile, facts: RunFacts) -> str | 
 
 def skipped(check: Check, reason: str) -> Outcome:
     return Outcome(check.id, check.title, check.level, check.category, "skip", 0.0, message=reason,
-                   spec=check.spec)
+                   spec=check.spec, observes=check.observes)
 
 
 def judge_check(check: Check, recording: Recording, profile: GatewayProfile, facts: RunFacts) -> Outcome:
     """The check's verdict on the recording, with the recording as its evidence."""
     outcome = Outcome(check.id, check.title, check.level, check.category, "pass", recording.duration,
-                      spec=check.spec)
+                      spec=check.spec, observes=check.observes)
     t = Judgement(check, recording, profile, facts)
     for attempt in recording.egress:
         seen = f" ({attempt.method} {attempt.path})" if attempt.path else f" ({attempt.method})"

@@ -18,6 +18,10 @@ ScenarioFunc = Callable[[Any], None]
 
 MUST, SHOULD, MAY = "MUST", "SHOULD", "MAY"
 LEVELS = (MUST, SHOULD, MAY)
+# What a check observes: what the client got only, or also what reached the provider (captures,
+# egress, a fault or file a mock played). Only client-side checks can judge a black box.
+CLIENT, UPSTREAM = "client", "upstream"
+OBSERVES = (CLIENT, UPSTREAM)
 CATEGORIES = {
     "MAP": "model-ID mapping",
     "ASYNC": "async job surfacing",
@@ -44,6 +48,7 @@ class Check:
     func: CheckFunc
     module: str
     scenario: str = ""  # the name of the scenario whose recording it judges
+    observes: str = UPSTREAM  # CLIENT: judged from the client's side alone (black-box runs judge it)
 
     @property
     def category(self) -> str:
@@ -52,7 +57,7 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "level": self.level,
                 "category": self.category, "needs": self.needs, "spec": self.spec,
-                "scenario": self.scenario}
+                "scenario": self.scenario, "observes": self.observes}
 
 
 @dataclass(frozen=True)
@@ -87,18 +92,22 @@ def scenario(name: str, *, waits: bool = False) -> Callable[[ScenarioFunc], Scen
     return register
 
 
-def check(check_id: str, level: str, *, needs: str, spec: str, scenario: str
+def check(check_id: str, level: str, *, needs: str, spec: str, scenario: str, observes: str = UPSTREAM
           ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check that judges `scenario`'s recording. The function's docstring is its
-    title: the requirement in one line."""
+    title: the requirement in one line. `observes=CLIENT` declares that it reads only what the
+    client sent and got (no capture, egress, played fault or provider file): the default,
+    UPSTREAM, is the safe one, since a black-box run skips such a check rather than misjudge it."""
     if level not in LEVELS:
         raise ValueError(f"{check_id}: level must be one of {LEVELS}")
+    if observes not in OBSERVES:
+        raise ValueError(f"{check_id}: observes must be one of {OBSERVES}")
     if check_id.split("-")[0] not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category")
 
     def register(func: CheckFunc) -> CheckFunc:
         title = (func.__doc__ or func.__name__).strip().splitlines()[0]
-        entry = Check(check_id, title, level, needs, spec, func, func.__module__, scenario)
+        entry = Check(check_id, title, level, needs, spec, func, func.__module__, scenario, observes)
         existing = REGISTRY.get(check_id)
         if existing and existing.func.__name__ != func.__name__:
             raise ValueError(f"{check_id} registered twice: {existing.func.__name__}, {func.__name__}")

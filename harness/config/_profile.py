@@ -16,6 +16,7 @@ CAPABILITIES = ("image.generate", "image.edit", "chat", "video.generate")
 # mocked: provider URLs rewritten to the mocks (the default); as-deployed: real provider hosts,
 # reached through gwconf's intercepting proxy; black-box: a proxy gwconf does not host, no mocks.
 MODES = ("mocked", "as-deployed", "black-box")
+BLACK_BOX = MODES[2]
 
 
 @dataclass(frozen=True)

@@ -153,13 +153,14 @@ class Outcome:
     # A failed precondition: the checks whose failure would explain it. Resolved once the run's
     # outcomes are in (harness.checks._judge.resolve_blocked), then emptied.
     candidates: list[str] = field(default_factory=list)
+    observes: str = ""  # what the check observes: "client" or "upstream" (harness.checks._registry)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evidence"] = self.evidence.to_dict()
         if not self.fates:
             del data["fates"]
-        for optional in ("assertion", "blocked_by", "candidates"):
+        for optional in ("assertion", "blocked_by", "candidates", "observes"):
             if not data[optional]:
                 del data[optional]
         return data

@@ -81,7 +81,7 @@ def judge_recordings(checks: Iterable[Check], recordings: dict[str, Recording], 
         elif check.id in required:
             outcomes.append(Outcome(check.id, check.title, check.level, check.category, "error", 0.0,
                                     message=f"harness could not decide: the run recorded no scenario "
-                                            f"{check.scenario!r}", spec=check.spec))
+                                            f"{check.scenario!r}", spec=check.spec, observes=check.observes))
     return resolve_blocked(outcomes)
 
 

@@ -115,7 +115,7 @@ def lost_outcome(check: Check) -> Outcome:
     """A check that was collected but never reported: its worker died. Never silently dropped."""
     return Outcome(check.id, check.title, check.level, check.category, "error", 0.0,
                    message="harness could not decide: the check's test process ended before it reported",
-                   spec=check.spec)
+                   spec=check.spec, observes=check.observes)
 
 
 def keep_gateway_log(source: Path, target: Path, secrets_: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.checks._checklib import carries_mark, placeholder_credential
 from harness.checks._registry import Scenario
-from harness.config._profile import GatewayProfile, ModelRoute
+from harness.config._profile import BLACK_BOX, GatewayProfile, ModelRoute
 from harness.config._redact import fingerprint, scrub_data
 from harness.errors import CheckSkipped, UpstreamUnavailable
 from harness.gateway import _run_budget as run_budget
@@ -27,6 +27,7 @@ from harness.gateway._env import CaptureSource, RunEnv
 from harness.gateway.client import GatewayClient, GatewayTimeout, JobResult
 from harness.records._capture import CapturedRequest
 from harness.records._recording import Answer, Recording, Step
+from harness.scenarios._sizes import cheapest_size
 from harness.upstream._egress import fetch_attempts
 from harness.upstream._markers import Marker, new_token
 
@@ -71,6 +72,21 @@ class Driver:
         """The profile's first route of `capability` that fits, or None: the scenario then sends
         nothing for it, and the checks that need it skip (Judgement.route_where)."""
         return next((r for r in self.profile.routes_for(capability) if predicate(r)), None)
+
+    def sized(self, alias: str, capability: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A size the scenario picked, in a black-box run: the cheapest the model's catalogue
+        allows instead (harness/scenarios/_sizes.py), since a live provider bills by it."""
+        if self.profile.mode != BLACK_BOX or "size" not in params:
+            return params
+        route = next((r for r in self.profile.models if r.alias == alias and r.capability == capability), None)
+        size = None if route is None else cheapest_size(Path(self.env.files_dir).parent, route.provider,
+                                                        route.upstream_model, capability)
+        if size is None or size == params["size"]:
+            return params
+        note = f"{alias}: size {params['size']} asked as {size}, the cheapest {route.upstream_model} allows (black box)"
+        if note not in self.recording.notes:
+            self.recording.notes.append(note)
+        return {**params, "size": size}
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -129,8 +145,11 @@ class Driver:
 
     def marker(self, play: str | None = None, at: str | None = None) -> str:
         """This step's marker; `play` names the cassette the mocks answer with, `at` limits it
-        to one provider (how a fallback chain is driven)."""
+        to one provider (how a fallback chain is driven). A black box has no mock to play
+        anything: the marker names the step only, and the provider answers as it always does."""
         assert self.current is not None, "a marker belongs to a step"
+        if self.profile.mode == BLACK_BOX:
+            play = at = None
         return str(Marker(self.recording.scenario, self.current.token, play, at))
 
     def prompt(self, text: str = DEFAULT_PROMPT, play: str | None = None, at: str | None = None) -> str:
@@ -154,7 +173,8 @@ class Driver:
                  at: str | None = None, key: str | None = None, **params: Any) -> JobResult | None:
         """An image request followed through the profile's dialect to its end."""
         with self.step(name) as step:
-            result = self.client.generate_image(alias, self.prompt(text, play, at), key=key, **params)
+            result = self.client.generate_image(alias, self.prompt(text, play, at), key=key,
+                                                **self.sized(alias, "image.generate", params))
             step.value["job"] = result.to_dict()
             return result
         return None
@@ -163,7 +183,8 @@ class Driver:
               key: str | None = None, **params: Any) -> JobResult | None:
         """A video request followed through the dialect's video jobs to their end."""
         with self.step(name) as step:
-            result = self.client.generate_video(alias, self.prompt(text, play), key=key, **params)
+            result = self.client.generate_video(alias, self.prompt(text, play), key=key,
+                                                **self.sized(alias, "video.generate", params))
             step.value["job"] = result.to_dict()
             return result
         return None
@@ -202,7 +223,8 @@ class Driver:
             saved = dict(self.client.headers)
             self.client.headers.update(headers or {})
             try:
-                results = [self.client.generate_image(alias, prompt, **params) for _ in range(2)]
+                sized = self.sized(alias, "image.generate", params)
+                results = [self.client.generate_image(alias, prompt, **sized) for _ in range(2)]
             finally:
                 self.client.headers = saved
             step.value["jobs"] = [r.to_dict() for r in results]
@@ -213,7 +235,7 @@ class Driver:
                    **params: Any) -> Answer | None:
         """One plain image request, not followed: where error surfacing is judged."""
         with self.step(name) as step:
-            self.client.post_image(alias, self.prompt(play=play, at=at), **params)
+            self.client.post_image(alias, self.prompt(play=play, at=at), **self.sized(alias, "image.generate", params))
             return self._keep_answer(step)
         return None
 
@@ -221,7 +243,8 @@ class Driver:
         """An edit with one of the provider files as the image."""
         with self.step(name) as step:
             image = (Path(self.env.files_dir) / file).read_bytes()
-            result = self.client.edit_image(alias, self.prompt(text), image, filename=file, **params)
+            result = self.client.edit_image(alias, self.prompt(text), image, filename=file,
+                                            **self.sized(alias, "image.edit", params))
             step.value["job"] = result.to_dict()
             return result
         return None

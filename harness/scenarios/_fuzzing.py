@@ -8,7 +8,8 @@ judge the same campaign, so the gateway sees the traffic once per process, not o
 Bounded: per operation at most `GWCONF_FUZZ_EXAMPLES` (default 10) cases from schemathesis'
 coverage phase plus as many from its hypothesis-driven negative generation; each request bounded
 by the profile's request timeout; an operation stops at its first answer slower than that bound;
-the whole campaign stops at a wall-clock budget.
+the whole campaign stops at a wall-clock budget. In a black-box run every case is charged to the
+live budget before it is sent (the campaign stops at the cap) and taped with its answer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import requests
 import requests.auth
 import yaml
@@ -32,10 +34,13 @@ from harness.config._profile import GatewayProfile
 from harness.config._redact import redact_headers, scrub
 from harness.errors import ConfigError
 from harness.gateway import _seam as seam
+from harness.gateway._budget import BudgetExhausted, LiveRun
 from harness.gateway._env import RunEnv
+from harness.gateway._livetape import LiveTape
 from harness.paths import SCHEMAS_DIR
 from harness.records._outcome import Exchange, clip
 from harness.records._plain import plain
+from harness.upstream._markers import new_token
 
 SPEC_PATH = SCHEMAS_DIR / "gateway-openapi.yaml"
 EXAMPLES_ENV = "GWCONF_FUZZ_EXAMPLES"
@@ -314,23 +319,47 @@ def run_campaign(env: RunEnv, profile: GatewayProfile, examples: int,
     deadline = started + budget
     auth = ClientAuth({**env.headers, "Authorization": f"Bearer {env.api_key}"})
     shown = {**env.headers, "Authorization": KEY_PLACEHOLDER}
-    with requests.Session() as session:
-        seam.mount(session)  # an in-process run has no sockets
-        for operation in operations(load_schema(profile)):
-            for case in generate_cases(operation, examples):
-                if time.monotonic() >= deadline:
-                    result.notes.append(f"campaign budget of {budget:g}s spent: {operation.label} and the "
-                                        "operations after it were cut short")
-                    result.elapsed = time.monotonic() - started
-                    return result
-                call = send(case, session, env.gateway_url, auth, shown, bound, env.secrets)
-                result.calls.append(call)
-                if call.timed_out or call.elapsed > bound:
-                    # Its other cases would most likely be as slow: move on rather than wait them out.
-                    result.notes.append(f"{operation.label}: stopped after an answer slower than {bound:g}s")
-                    break
+    live = LiveRun.from_environ()  # a black-box run: paid for before it is sent, and taped
+    tape = LiveTape(Path(live.tapes), env.secrets, env.gateway_url, name=f"fuzz-campaign-{new_token()}") \
+        if live is not None else None
+    try:
+        with requests.Session() as session:
+            seam.mount(session)  # an in-process run has no sockets
+            for operation in operations(load_schema(profile)):
+                for case in generate_cases(operation, examples):
+                    if time.monotonic() >= deadline:
+                        result.notes.append(f"campaign budget of {budget:g}s spent: {operation.label} and the "
+                                            "operations after it were cut short")
+                        result.elapsed = time.monotonic() - started
+                        return result
+                    if live is not None and not paid_for(live, case, profile, result):
+                        result.elapsed = time.monotonic() - started
+                        return result
+                    call = send(case, session, env.gateway_url, auth, shown, bound, env.secrets, tape)
+                    result.calls.append(call)
+                    if call.timed_out or call.elapsed > bound:
+                        # Its other cases would most likely be as slow: move on rather than wait them out.
+                        result.notes.append(f"{operation.label}: stopped after an answer slower than {bound:g}s")
+                        break
+    finally:
+        if tape is not None:
+            tape.write()
     result.elapsed = time.monotonic() - started
     return result
+
+
+def paid_for(live: LiveRun, case: Any, profile: GatewayProfile, result: Campaign) -> bool:
+    """Charge a case to the live budget: False once the cap refuses it (the campaign stops there,
+    with what it sent judged). Refused before anything was sent, the step skips: BudgetExhausted."""
+    body = case.body if isinstance(case.body, Mapping) else None
+    try:
+        live.charge(case.method, case.formatted_path, body, profile.dialect.submit_path)
+    except BudgetExhausted as exc:
+        if not result.calls:
+            raise
+        result.notes.append(f"{exc}: {case.operation.label} and the cases after it were not sent")
+        return False
+    return True
 
 
 class ClientAuth(requests.auth.AuthBase):
@@ -346,7 +375,7 @@ class ClientAuth(requests.auth.AuthBase):
 
 
 def send(case: Any, session: requests.Session, base_url: str, auth: ClientAuth,
-         shown: dict[str, str], bound: float, secrets: tuple[str, ...]) -> FuzzCall:
+         shown: dict[str, str], bound: float, secrets: tuple[str, ...], tape: LiveTape | None = None) -> FuzzCall:
     base_url = base_url.rstrip("/")
     # The reproduction names no port: the gateway's address is a shell variable.
     curl = scrub(case.as_curl_command(headers=shown, base_url=base_url), secrets).replace(
@@ -364,6 +393,8 @@ def send(case: Any, session: requests.Session, base_url: str, auth: ClientAuth,
         exchange.elapsed, exchange.error = elapsed, error
         return FuzzCall(label, description, curl, exchange, None, None, elapsed, error, timed_out)
     elapsed = response.elapsed or (time.monotonic() - started)
+    if tape is not None:
+        tape.add(*as_httpx(response))
     exchange = _exchange(response.request, case, base_url, secrets)
     text = response.content.decode(response.encoding or "utf-8", errors="replace")
     exchange.status = response.status_code
@@ -371,6 +402,18 @@ def send(case: Any, session: requests.Session, base_url: str, auth: ClientAuth,
     exchange.response_headers = redact_headers((k, ", ".join(v)) for k, v in response.headers.items())
     exchange.response_body = clip(scrub(text, secrets), 4000)
     return FuzzCall(label, description, curl, exchange, response.status_code, _json(text), elapsed)
+
+
+def as_httpx(response: Any) -> tuple[httpx.Request, httpx.Response]:
+    """Schemathesis' exchange as the httpx pair a LiveTape keeps (the body already decoded, so no
+    content-encoding or length header of the wire goes with it)."""
+    prepared = response.request
+    body = prepared.body or b""
+    request = httpx.Request(prepared.method or "GET", prepared.url or "", headers=list(prepared.headers.items()),
+                            content=body.encode("utf-8") if isinstance(body, str) else body)
+    headers = [(k, ", ".join(v)) for k, v in response.headers.items()
+               if k.lower() not in ("content-encoding", "content-length")]
+    return request, httpx.Response(response.status_code, headers=headers, content=response.content, request=request)
 
 
 def _exchange(request: Any, case: Any, base_url: str, secrets: tuple[str, ...]) -> Exchange:
