@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from vcr.request import Request as VcrRequest
-from vcr.serialize import serialize
-from vcr.serializers import yamlserializer
 
 from harness.config._redact import redact_headers, scrub
 from harness.upstream._markers import find_marker
@@ -36,7 +33,7 @@ class LiveTape:
     directory: Path
     secrets: tuple[str, ...]
     source: str  # the gateway's base URL, for the provenance note
-    requests: list[VcrRequest] = field(default_factory=list)
+    requests: list[Any] = field(default_factory=list)  # vcr.request.Request
     responses: list[dict[str, Any]] = field(default_factory=list)
     name: str | None = None
 
@@ -46,6 +43,9 @@ class LiveTape:
             marker = find_marker(body.decode("latin-1"))
             self.name = f"{marker.check_id}-{marker.token}" if marker else None
         headers = redact_headers(request.headers.items(), self.secrets)
+        # vcrpy on use: importing it imports every HTTP library it can patch (harness/config/_cassette.py).
+        from vcr.request import Request as VcrRequest
+
         self.requests.append(VcrRequest(request.method, scrub(str(request.url), self.secrets),
                                         scrub_bytes(body, self.secrets), headers))
         answer_headers: dict[str, list[str]] = {}
@@ -68,6 +68,9 @@ class LiveTape:
             "kind": "live-recording", "source": self.source,
             "note": f"client exchanges with a black-box gateway, recorded {time.strftime('%Y-%m-%d')} "
                     "by gwconf run; secrets scrubbed"}}}
+        from vcr.serialize import serialize
+        from vcr.serializers import yamlserializer
+
         text = serialize({"requests": self.requests, "responses": self.responses, "metadata": metadata},
                          yamlserializer)
         path.write_text(text, encoding="utf-8")
