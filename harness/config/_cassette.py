@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,24 @@ def _body_bytes(body: Any) -> bytes:
     return body.encode() if isinstance(body, str) else bytes(body)
 
 
+def file_stamp(path: Path) -> tuple[int, int]:
+    """What tells a changed file from the one read before: its mtime and size (0s if unreadable)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
 def load_cassette(path: Path) -> Cassette:
-    """Load one cassette; every problem becomes a ConfigError naming the file."""
+    """Load one cassette; every problem becomes a ConfigError naming the file. A file is parsed
+    once per process while it stays unchanged: every run (and every mutant run of the project's
+    tests) starts mocks from the same cassettes."""
+    return _load_cassette(path, file_stamp(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_cassette(path: Path, stamp: tuple[int, int]) -> Cassette:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -7,6 +7,7 @@ provider's own answer for it, so a mock never serves it as live.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from harness.config import _schemas as schemas
-from harness.config._cassette import CATALOGUE_FILE
+from harness.config._cassette import CATALOGUE_FILE, file_stamp
 from harness.errors import ConfigError
 
 
@@ -119,7 +120,13 @@ def _endpoint(data: dict[str, Any]) -> Endpoint:
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    """One provider's catalogue; every problem becomes a ConfigError naming the file."""
+    """One provider's catalogue; every problem becomes a ConfigError naming the file. Parsed once
+    per process while the file stays unchanged (every mock of every run reads it)."""
+    return _load_catalogue(path, file_stamp(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_catalogue(path: Path, stamp: tuple[int, int]) -> Catalogue:
     try:
         # libyaml's loader when PyYAML has it: every mock of every run reads its catalogue.
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
