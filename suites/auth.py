@@ -13,6 +13,7 @@ from harness.api import (
     MUST,
     SPEC_OPENAI_ERRORS,
     SPEC_OWASP_AUTH,
+    Answer,
     CheckSkipped,
     Driver,
     Judgement,
@@ -57,6 +58,23 @@ def send_without_a_valid_key(s: Driver) -> None:
     s.keep_stray()
 
 
+# The refusal steps in scenario order, each with its check.
+REFUSALS = {"no key": "AUTH-001", "empty bearer": "AUTH-002", "malformed header": "AUTH-003",
+            "placeholder key": "AUTH-004", "wrong key": "AUTH-005", "key in query": "AUTH-006"}
+
+
+def same_answer_before(t: Judgement, step: str, answer: Answer) -> set[str]:
+    """The checks of the earlier bad credentials that got this very answer: one behaviour, reported
+    by the first credential it met."""
+    found = set()
+    for earlier in list(REFUSALS)[:list(REFUSALS).index(step)]:
+        before = t.recording.step(earlier)
+        seen = before.value.get("answer") if before is not None else None
+        if isinstance(seen, dict) and (seen.get("status_code"), seen.get("text")) == (answer.status_code, answer.text):
+            found.add(REFUSALS[earlier])
+    return found
+
+
 def expect_refused(t: Judgement, step: str) -> None:
     """401 or 403 in an OpenAI error envelope, and nothing of the request upstream."""
     if t.profile.client_auth == "none":
@@ -66,7 +84,7 @@ def expect_refused(t: Judgement, step: str) -> None:
     answer = t.answer(step, bounded=True)
     seen = f"{answer.status_code} {short(answer.text)}"
     t.expect(answer.status_code in (401, 403), "A request without a valid client key must be refused.",
-             "401 or 403", seen)
+             "401 or 403", seen, unless=same_answer_before(t, step, answer))
     t.expect(is_error_envelope(json_object(answer)), "The refusal must be an OpenAI error envelope.",
              '{"error": {"message": ...}}', seen)
     sent = t.upstream(step)

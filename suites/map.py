@@ -118,8 +118,14 @@ def task_model_uses_async_task_api(t: Judgement) -> None:
     route = t.route_where("image.generate", is_dashscope_task_image, "a DashScope async-task model")
     t.job(alias_step(route))
     sent = submits(t.upstream(alias_step(route), "dashscope"))
+    # When the sync image alias reached DashScope no more than this one, the gateway sends no
+    # DashScope image request at all: MAP-001's defect, seen again.
+    sync = next((r for r in t.profile.routes_for("image.generate")
+                 if r.provider == "dashscope" and not is_dashscope_task_image(r)), None)
+    no_images = sync is not None and not submits(t.upstream(alias_step(sync), "dashscope"))
     t.expect(sent, "The request must reach the DashScope upstream.",
-             f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", "no upstream request")
+             f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", "no upstream request",
+             unless={"MAP-001"} if no_images else ())
     task_submits = [r for r in sent if r.path in DASHSCOPE_TASK_SUBMIT_PATHS]
     t.expect(task_submits, f"{route.upstream_model} is served by the async task API only.",
              f"POST {sorted(DASHSCOPE_TASK_SUBMIT_PATHS)}", ", ".join(paths(sent)))

@@ -68,7 +68,8 @@ def canned() -> dict:
 def test_a_run_reports_blocked_checks_with_their_root_cause(canned: dict) -> None:
     checks = {c["check_id"]: c for c in canned["checks"]}
     assert checks["ERR-001"]["outcome"] == "blocked" and checks["ERR-001"]["blocked_by"] == ["MAP-001"]
-    assert checks["ASYNC-002"]["blocked_by"] == ["MAP-003"]
+    assert checks["ASYNC-002"]["blocked_by"] == ["MAP-001"]  # through MAP-003: no DashScope image arrives at all
+    assert checks["MAP-003"]["blocked_by"] == ["MAP-001"]
     assert checks["ASYNC-009"]["blocked_by"] == ["MAP-006"]
     assert checks["ERR-011"]["blocked_by"] == ["MAP-005"]
     assert checks["MAP-001"]["outcome"] == "fail" and checks["MAP-001"]["assertion"] == "MAP-001#1"
@@ -122,7 +123,7 @@ def test_the_matrix_shows_root_causes_per_gateway(canned: dict) -> None:
 # never reached the provider (MAP-002, EXTRA, NORM, PARAM, the duplicate submission), the fallback
 # chain cannot reach a target, and a parameter an EXTRA check already judges (PARAM-006).
 EXPLAINED = {
-    "MAP-002": ["MAP-001", "MAP-003"], "MAP-012": ["MAP-001"], "ASYNC-013": ["MAP-001"],
+    "MAP-002": ["MAP-001"], "MAP-003": ["MAP-001"], "MAP-012": ["MAP-001"], "ASYNC-013": ["MAP-001"],
     "EXTRA-002": ["MAP-001"], "NORM-003": ["MAP-001"], "NORM-004": ["MAP-001"],
     "PARAM-003": ["MAP-001"], "PARAM-005": ["MAP-004"], "PARAM-007": ["MAP-006"],
     "PARAM-006": ["EXTRA-001", "MAP-009"], "FALLBACK-001": ["MAP-005"], "FALLBACK-005": ["MAP-001", "MAP-005"],
@@ -147,3 +148,27 @@ def test_an_explained_failure_keeps_its_own_message_when_nothing_explains_it(che
     assert [(o.check_id, o.outcome, o.blocked_by) for o in outcomes] == [(check_id, "fail", [])]
     assert outcomes[0].message.startswith(message)
     assert outcomes[0].assertion == f"{check_id}#1"
+
+
+@pytest.mark.parametrize(("mutant", "explained"), [
+    # every vendor field dropped the same way: one behaviour, reported by the first field it drops
+    ("vendor-parameters-dropped", {"EXTRA-003": ["EXTRA-002"], "EXTRA-004": ["EXTRA-002"],
+                                   "EXTRA-005": ["EXTRA-002"], "PARAM-003": ["EXTRA-002"]}),
+    # every bad credential served with the very same answer: reported by the first one
+    ("serves-anyone-with-operator-key", {f"AUTH-00{n}": ["AUTH-001"] for n in range(2, 7)}),
+])
+def test_the_same_behaviour_on_sibling_inputs_is_reported_once(mutant: str, explained: dict) -> None:
+    outcomes = {o.check_id: o for o in run_in_process(PROFILE, MUTANTS[mutant][0].factory(), timeouts=FAST,
+                                                      template_vars=TEMPLATE)}
+    assert {k: (outcomes[k].outcome, outcomes[k].blocked_by) for k in explained} == {
+        k: ("blocked", v) for k, v in explained.items()}
+    first = explained[next(iter(explained))][0]
+    assert outcomes[first].outcome == "fail"
+
+
+def test_sibling_inputs_answered_differently_stay_failures_of_their_own() -> None:
+    """Unknown credentials passed upstream get the provider's answers, not one canned answer."""
+    outcomes = run_in_process(PROFILE, MUTANTS["passes-unknown-credentials-upstream"][0].factory(), timeouts=FAST,
+                              template_vars=TEMPLATE)
+    assert {o.check_id: o.outcome for o in outcomes if o.check_id in ("AUTH-003", "AUTH-004", "AUTH-005")} == {
+        "AUTH-003": "fail", "AUTH-004": "fail", "AUTH-005": "fail"}
