@@ -40,6 +40,7 @@ class Driver:
 
     def __init__(self, scenario: Scenario, env: RunEnv, profile: GatewayProfile,
                  captures: CaptureSource) -> None:
+        self.scenario = scenario
         self.env = env
         self.profile = profile
         self.captures = captures
@@ -52,8 +53,7 @@ class Driver:
         """Run independent parts of the scenario at the same time, each with a client of its own:
         parts that mostly wait (an upstream that hangs until the gateway's bound) then cost the
         longest wait, not the sum of them. Their steps are recorded in the order of `programs`."""
-        twins = [Driver(Scenario(self.recording.scenario, "", lambda _: None, ""), self.env, self.profile,
-                        self.captures) for _ in programs]
+        twins = [Driver(self.scenario, self.env, self.profile, self.captures) for _ in programs]
         with ThreadPoolExecutor(max_workers=max(len(programs), 1), thread_name_prefix="gwconf-part") as pool:
             done = [pool.submit(program, twin) for program, twin in zip(programs, twins, strict=True)]
         for twin in twins:
