@@ -62,7 +62,8 @@ def test_stray_gateway_calls_are_recorded_with_host_method_and_path_and_fail_map
     assert outcomes["MAP-004"].outcome == "fail"  # and the edit never reached the DashScope mock
 
     assert outcomes["MAP-012"].outcome == "fail"
-    assert "qwen-image-2.0-pro-us (us-east-1) reached dashscope ap-southeast-1" in outcomes["MAP-012"].message
+    assert ("qwen-image-2.0-pro-us reached dashscope ap-southeast-1 (dashscope-intl.aliyuncs.com), "
+            "not dashscope us-east-1") in outcomes["MAP-012"].message
     # MAP-001 requires DashScope to accept the request: the Beijing alias that went to Singapore
     # got Singapore's 401 for a Beijing key. MAP-002 still accepts any DashScope region, and
     # MAP-012 looks only at region-bound aliases.

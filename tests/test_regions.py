@@ -84,10 +84,13 @@ def test_gateway_ignoring_the_region_fails_map_012():
 
     assert expected == {"MAP-012"}
     assert outcome.outcome == "fail"
-    assert "qwen-image-2.0-pro-intl (ap-southeast-1) reached dashscope cn-beijing" in outcome.message
+    assert ("qwen-image-2.0-pro-intl reached dashscope cn-beijing (dashscope.aliyuncs.com), "
+            "not dashscope ap-southeast-1 (dashscope-intl.aliyuncs.com)") in outcome.message
 
 
-def test_map_012_skips_a_profile_without_regions(tmp_path: Path):
+def test_map_012_judges_an_alias_bound_to_no_region_as_beijing(tmp_path: Path):
+    """With the regions taken out of the profile, every alias is Beijing's: the one the gateway
+    still sends to Singapore fails, naming the host it reached."""
     check = load_suites(SUITES_DIR)["MAP-012"]
     with open_session(PROFILE, CASSETTES_DIR, tmp_path, environ={},
                       app_factory=lambda c: build_app(c).app) as session:
@@ -95,5 +98,6 @@ def test_map_012_skips_a_profile_without_regions(tmp_path: Path):
             dataclasses.replace(m, region=None) for m in session.profile.models))
         outcome = Recorder(session.env, plain, session.upstreams.captures).outcome(check)
 
-    assert outcome.outcome == "skip"
-    assert "no DashScope model to a region" in outcome.message
+    assert outcome.outcome == "fail"
+    assert ("qwen-image-2.0-pro-intl reached dashscope ap-southeast-1 (dashscope-intl.aliyuncs.com), "
+            "not dashscope cn-beijing (dashscope.aliyuncs.com)") in outcome.message

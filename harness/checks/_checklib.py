@@ -12,7 +12,10 @@ from harness.config._profile import ModelRoute
 from harness.config._redact import bearer_token, redacted
 from harness.gateway.client import JobResult
 from harness.records._capture import CapturedRequest
-from harness.upstream.server import DASHSCOPE_REGIONS
+from harness.upstream.server import DASHSCOPE_REGIONS, REAL_HOSTS
+
+DEFAULT_DASHSCOPE_REGION = DASHSCOPE_REGIONS["dashscope"]  # an alias bound to no region is Beijing's
+DASHSCOPE_REGION_HOSTS = {region: REAL_HOSTS[name] for name, region in DASHSCOPE_REGIONS.items()}
 
 __all__ = ["DASHSCOPE_REGIONS"]  # re-exported through harness.api
 # How a secret looks once a recording is scrubbed (harness.config._redact): a fingerprint, never the key.

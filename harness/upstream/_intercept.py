@@ -37,19 +37,10 @@ from starlette.types import Receive, Scope, Send
 from harness.errors import ConfigError
 from harness.upstream._egress import LOOPBACK, EgressAttempt, EgressSink, RunningSink, reply
 from harness.upstream._markers import find_marker
-from harness.upstream.server import ThreadedServer, bind_loopback
+from harness.upstream.server import REAL_HOSTS, ThreadedServer, bind_loopback
 
 log = logging.getLogger("gwconf.intercept")
 
-# The providers' real hosts (providers/dashscope.md 1.1; the OpenAI and Replicate API bases),
-# by the name of the mock that answers for them.
-REAL_HOSTS = {
-    "dashscope": "dashscope.aliyuncs.com",  # China (Beijing), the SDK's default
-    "dashscope-intl": "dashscope-intl.aliyuncs.com",  # Singapore
-    "dashscope-us": "dashscope-us.aliyuncs.com",  # US (Virginia)
-    "openai": "api.openai.com",
-    "replicate": "api.replicate.com",
-}
 HEAD_LIMIT = 64 * 1024  # a proxy request head longer than this is refused
 HEAD_TIMEOUT = 10.0  # seconds to receive a request head or finish a TLS handshake
 FORWARD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)  # a mock that hangs on purpose ends here

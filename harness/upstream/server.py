@@ -33,6 +33,15 @@ PROVIDERS: dict[str, type[Provider]] = {"dashscope": DashScope, "openai": OpenAI
 # one mock per region, all with provider "dashscope"; captures carry the region.
 DASHSCOPE_REGIONS = {"dashscope": "cn-beijing", "dashscope-intl": "ap-southeast-1",
                      "dashscope-us": "us-east-1"}
+# The providers' real hosts (providers/dashscope.md 1.1; the OpenAI and Replicate API bases),
+# by the name of the mock that answers for them (an as-deployed run routes each to its mock).
+REAL_HOSTS = {
+    "dashscope": "dashscope.aliyuncs.com",  # China (Beijing), the SDK's default
+    "dashscope-intl": "dashscope-intl.aliyuncs.com",  # Singapore
+    "dashscope-us": "dashscope-us.aliyuncs.com",  # US (Virginia)
+    "openai": "api.openai.com",
+    "replicate": "api.replicate.com",
+}
 STARTUP_BOUND_SECONDS = 10.0
 STOP_BOUND_SECONDS = 5.0
 LISTEN_BACKLOG = 2048
