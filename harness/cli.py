@@ -91,10 +91,12 @@ def run(
         "the start); checks left when it is spent end as errors")] = None,
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
+    from harness.config._profile import load_profile
     from harness.runner._preflight import check_out_dir
 
     with config_errors():
         check_out_dir(out)  # first, before the heavy imports: a bad --out is refused at once
+        load_profile(gateway)  # and a broken profile (the runner checks the rest before anything starts)
     from rich.console import Console
 
     from harness.gateway._budget import Caps
