@@ -28,7 +28,7 @@ def run_checks(session: Session, ids: Iterable[str]) -> dict[str, Outcome]:
     catalogue = load_suites(SUITES_DIR)
     profile = dataclasses.replace(session.profile, timeouts=FAST)
     recorder = Recorder(session.env, profile, session.upstreams.captures)
-    return {i: recorder.outcome(catalogue[i]) for i in ids}
+    return {o.check_id: o for o in recorder.run([catalogue[i] for i in ids])}
 
 
 @pytest.fixture
@@ -64,10 +64,11 @@ def test_stray_gateway_calls_are_recorded_with_host_method_and_path_and_fail_map
     assert outcomes["MAP-012"].outcome == "fail"
     assert ("qwen-image-2.0-pro-us reached dashscope ap-southeast-1 (dashscope-intl.aliyuncs.com), "
             "not dashscope us-east-1") in outcomes["MAP-012"].message
-    # MAP-001 requires DashScope to accept the request: the Beijing alias that went to Singapore
-    # got Singapore's 401 for a Beijing key. MAP-002 still accepts any DashScope region, and
-    # MAP-012 looks only at region-bound aliases.
-    assert outcomes["MAP-001"].outcome == "fail"
+    # The Beijing alias (bound to no region) went to Singapore too: MAP-012 names it, and MAP-001's
+    # refusal (Singapore's 401 for a Beijing key) is that defect, so MAP-001 is blocked by it.
+    assert ("qwen-image-2.0-pro reached dashscope ap-southeast-1 (dashscope-intl.aliyuncs.com), "
+            "not dashscope cn-beijing (dashscope.aliyuncs.com)") in outcomes["MAP-012"].message
+    assert (outcomes["MAP-001"].outcome, outcomes["MAP-001"].blocked_by) == ("blocked", ["MAP-012"])
     assert {i: outcomes[i].outcome for i in ("MAP-002", "MAP-005", "MAP-009")} == dict.fromkeys(
         ("MAP-002", "MAP-005", "MAP-009"), "pass")
 
