@@ -105,7 +105,7 @@ def expect_second_target(t: Judgement, step: str) -> None:
     stray = [r for r in sent if r.provider == second.provider and not lands_on(r, second)]
     t.expect(not stray, "The fallback must never reach a chat or compatible-mode endpoint.",
              f"only {sorted(image_paths(second))}", ", ".join(paths(stray)))
-    served = any(lands_on(r, second) and r.answered is not None and 200 <= r.answered < 300 for r in sent)
+    served = any(lands_on(r, second) and r.served for r in sent)
     t.expect(result.status == "succeeded" and result.data,
              "The client must get a normalized ImagesResponse from the fallback target.",
              "data[] from the second target", short(result.body), unless=() if served else routing_to(t, second))

@@ -227,7 +227,7 @@ class Judgement:
             self.note(f"{step}: whether the provider served it cannot be seen in a black-box run")
             return
         records = self.upstream(step)
-        if any(r.answered is not None and 200 <= r.answered < 300 for r in records):
+        if any(r.served for r in records):
             return
         self.blocked(step, "The request must be served by its provider; the gateway's answer cannot show "
                            "how it shapes a provider's result.", "a 2xx answer from the provider",
@@ -255,8 +255,7 @@ class Judgement:
         """For `unless=`: the routing checks of the steps no provider served with a 2xx answer."""
         if self.blind:  # as above
             return set()
-        return self.routing_of(*(s for s in steps if not any(
-            r.answered is not None and 200 <= r.answered < 300 for r in self.upstream(s))))
+        return self.routing_of(*(s for s in steps if not any(r.served for r in self.upstream(s))))
 
     def routing_to(self, provider: str, upstream_model: str = "") -> set[str]:
         """The routing checks of the profile's image aliases for this provider: those of the

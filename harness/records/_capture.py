@@ -38,6 +38,11 @@ class CapturedRequest:
     def json_body(self) -> dict[str, Any]:
         return self.body if isinstance(self.body, dict) else {}
 
+    @property
+    def served(self) -> bool:
+        """The provider answered it with a 2xx."""
+        return self.answered is not None and 200 <= self.answered < 300
+
     def to_dict(self) -> dict[str, Any]:
         return plain(self)
 
