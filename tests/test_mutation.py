@@ -193,14 +193,16 @@ def test_a_process_stall_shorter_than_the_upstream_bound_changes_no_verdict(monk
     the verdict must still be the reference's pass, not an upstream timeout."""
     import time
 
+    from starlette.types import Receive, Scope, Send
+
     from harness.upstream.engine import MockUpstream
 
     replay = MockUpstream.replay
 
-    async def stalling(self: MockUpstream, request: object) -> object:
-        if "/api/v1/tasks/" in request.url.path:  # type: ignore[attr-defined]
+    async def stalling(self: MockUpstream, scope: Scope, receive: Receive, send: Send) -> None:
+        if "/api/v1/tasks/" in scope["path"]:
             time.sleep(0.6)  # blocks the mock's event loop, like a stop-the-world pause
-        return await replay(self, request)
+        await replay(self, scope, receive, send)
 
     monkeypatch.setattr(MockUpstream, "replay", stalling)
     check = load_suites(SUITES_DIR)["ERR-015"]

@@ -92,8 +92,10 @@ class Catalogue:
         return self.models.get(model_id) if isinstance(model_id, str) else None
 
     def retired_route(self, path: str) -> RetiredRoute | None:
-        return next((r for r in self.retired_routes
-                     if path == r.prefix or path.startswith(r.prefix + "/")), None)
+        for route in self.retired_routes:
+            if path == route.prefix or path.startswith(route.prefix + "/"):
+                return route
+        return None
 
     def default_model(self, method: str, path: str) -> str | None:
         return self.defaults.get(f"{method} {path}")

@@ -11,7 +11,7 @@ from typing import Any
 from harness.records._plain import plain
 
 
-@dataclass
+@dataclass(slots=True)  # a load run keeps a million of them
 class CapturedRequest:
     provider: str
     method: str

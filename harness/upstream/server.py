@@ -95,8 +95,11 @@ class ThreadedServer:
         self.sock = sock
         # A long keep-alive: a gateway that reuses a connection just as the mock closes it (uvicorn's
         # default is 5 s idle) would see a dropped connection that no provider caused.
+        # No proxy headers: the mocks never read the client's address, and the middleware costs
+        # every request.
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, http=http, loop=loop, timeout_keep_alive=75)
+                                timeout_graceful_shutdown=1, http=http, loop=loop, timeout_keep_alive=75,
+                                proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
