@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from harness.api import (
     CLIENT,
     DASHSCOPE_CHAT_PATHS,
@@ -58,15 +60,19 @@ def drivable(route: ModelRoute) -> bool:
 
 @scenario("every-alias")
 def one_request_per_alias(s: Driver) -> None:
-    """One ordinary request through every alias the profile routes (generate, edit or chat)."""
-    for route in s.profile.models:
-        if route.capability == "image.generate":
-            s.generate(alias_step(route), route.alias)
-        elif route.capability == "image.edit":
-            s.edit(alias_step(route), route.alias, EDIT_INSTRUCTION, EDIT_IMAGE)
-        elif route.capability == "chat":
-            s.chat(alias_step(route), route.alias, "Say hello.")
+    """One ordinary request through every alias the profile routes (generate, edit or chat), all
+    at once: each alias's request is marked as its own, and a dozen async jobs then cost one wait."""
+    s.side_by_side([functools.partial(request_through, route=route) for route in s.profile.models if drivable(route)])
     s.keep_stray()
+
+
+def request_through(s: Driver, route: ModelRoute) -> None:
+    if route.capability == "image.generate":
+        s.generate(alias_step(route), route.alias)
+    elif route.capability == "image.edit":
+        s.edit(alias_step(route), route.alias, EDIT_INSTRUCTION, EDIT_IMAGE)
+    else:
+        s.chat(alias_step(route), route.alias, "Say hello.")
 
 
 @scenario("unknown-model")

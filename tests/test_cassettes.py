@@ -329,3 +329,21 @@ def test_the_mock_video_is_a_well_formed_mp4() -> None:
     assert moov[4:8] == b"mvhd"
     timescale, duration = struct.unpack(">II", moov[8 + 12:8 + 20])
     assert (timescale, duration) == (1000, 5000)
+
+
+def test_every_shipped_cassette_reads_as_vcrpy_reads_it(shipped):
+    """gwconf reads cassettes with PyYAML's safe loader, not through vcrpy (whose import costs a run
+    0.15 s): the interactions must be the very ones vcrpy's own `deserialize` gives."""
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
+    for cassette in shipped:
+        requests, responses, metadata = deserialize(cassette.path.read_text(encoding="utf-8"), yamlserializer)
+        assert metadata["gwconf"] == cassette.raw_metadata
+        assert len(cassette.interactions) == len(requests) == len(responses), cassette.path
+        for mine, request, response in zip(cassette.interactions, requests, responses, strict=True):
+            assert (mine.method, mine.request_body) == (request.method.upper(), request.body or b""), cassette.path
+            assert mine.request_headers == {k.lower(): v for k, v in request.headers.items()}, cassette.path
+            assert mine.status == response["status"]["code"], cassette.path
+            assert mine.response_body == (response.get("body") or {}).get("string", b""), cassette.path
+            assert mine.response_headers == {k.lower(): list(v) for k, v in (response.get("headers") or {}).items()}

@@ -52,7 +52,13 @@ class Driver:
     def side_by_side(self, programs: list[Callable[[Driver], None]]) -> None:
         """Run independent parts of the scenario at the same time, each with a client of its own:
         parts that mostly wait (an upstream that hangs until the gateway's bound) then cost the
-        longest wait, not the sum of them. Their steps are recorded in the order of `programs`."""
+        longest wait, not the sum of them. Their steps are recorded in the order of `programs`.
+        A black-box run takes them one after another: live providers bill and rate-limit, its
+        budget goes to requests in a fixed order, and its exchanges are taped once per scenario."""
+        if self.profile.mode == BLACK_BOX:
+            for program in programs:
+                program(self)
+            return
         twins = [Driver(self.scenario, self.env, self.profile, self.captures) for _ in programs]
         with ThreadPoolExecutor(max_workers=max(len(programs), 1), thread_name_prefix="gwconf-part") as pool:
             done = [pool.submit(program, twin) for program, twin in zip(programs, twins, strict=True)]

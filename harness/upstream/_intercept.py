@@ -27,17 +27,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import h11
 import httpx
-import trustme
 from starlette.types import Receive, Scope, Send
 
 from harness.errors import ConfigError
 from harness.upstream._egress import LOOPBACK, EgressAttempt, EgressSink, RunningSink, reply
 from harness.upstream._markers import find_marker
 from harness.upstream.server import REAL_HOSTS, ThreadedServer, bind_loopback
+
+if TYPE_CHECKING:  # trustme on use: it imports cryptography, which only an as-deployed run needs
+    import trustme
 
 log = logging.getLogger("gwconf.intercept")
 
@@ -80,6 +83,8 @@ class RunCA:
 
     @classmethod
     def create(cls, directory: Path) -> RunCA:
+        import trustme
+
         ca = trustme.CA(organization_name="gwconf run CA")
         bundle = directory / CA_BUNDLE_NAME
         ca.cert_pem.write_to_path(str(bundle))

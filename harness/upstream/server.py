@@ -9,6 +9,7 @@ changes the process-wide asyncio policy. The egress sink asks for h11 (see egres
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -88,6 +89,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PromptServer(uvicorn.Server):
+    """uvicorn's server, woken by a stop request: uvicorn itself notices one on its next 0.1 s tick,
+    which every run (and every one of the project's tests that starts servers) would wait out."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)  # uvicorn's tick, cut short by a stop
+            should_exit = await self.on_tick(counter)
+
+    def request_stop(self) -> None:
+        """From any thread."""
+        self.should_exit = True
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already closed: it has stopped
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+
 class ThreadedServer:
     """A uvicorn server on an already-bound socket, in a daemon thread, stoppable."""
 
@@ -100,7 +126,7 @@ class ThreadedServer:
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=1, http=http, loop=loop, timeout_keep_alive=75,
                                 proxy_headers=False)
-        self.server = uvicorn.Server(config)
+        self.server = PromptServer(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
 
@@ -124,7 +150,7 @@ class ThreadedServer:
 def ask_to_stop(servers: Iterable[ThreadedServer]) -> None:
     """Tell them to stop, without waiting: they wind down while the caller does something else."""
     for server in servers:
-        server.server.should_exit = True
+        server.server.request_stop()
 
 
 def stop_servers(servers: Iterable[ThreadedServer]) -> None:
