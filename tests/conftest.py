@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -28,12 +29,35 @@ def upstreams(cassettes) -> Iterator[UpstreamSet]:
 # Collected last: the per-assertion table reads what every mutant test of the session recorded,
 # so on each xdist worker it must come after that worker's own mutant tests.
 LAST = "test_every_assertion_is_killed_by_some_mutant"
-# Collected first: tests that spend tens of seconds waiting (a real gateway starting, a gateway or
-# mutant that hangs until each bound), so that under xdist they overlap the rest of the run
-# instead of being its tail.
-LONG_WAITS = ("test_gateways_integration.py", "hung_after_health", "html_200_gateway", "[task-job-reads-hang]",
-              "[video-store-hangs]", "[job-id-dropped]", "[hangs-on-provider-errors]")
+# Tests that spend tens of seconds waiting (a real gateway starting, a gateway or mutant that hangs
+# until each bound): each xdist worker starts with its share of them, so that they overlap the rest
+# of the run instead of queueing on one worker and becoming its tail.
+LONG_WAITS = ("test_litellm_routes_dashscope", "[task-job-reads-hang]", "html_200_gateway", "hung_after_health",
+              "[job-id-dropped]", "[video-store-hangs]", "[hangs-on-provider-errors]", "test_litellm_as_deployed",
+              "test_portkey_routes", "[never-finishing-task-hangs]", "[exhausted-chain-hangs]")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: 1 if item.name == LAST else -1 if any(w in item.nodeid for w in LONG_WAITS) else 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    long_waits = sorted((item for item in items if any(w in item.nodeid for w in LONG_WAITS)),
+                        key=lambda item: next(i for i, w in enumerate(LONG_WAITS) if w in item.nodeid))
+    last = [item for item in items if item.name == LAST]
+    rest = [item for item in items if item not in long_waits and item not in last]
+    items[:] = [*spread(long_waits, rest, workers, len(items)), *last]
+
+
+def spread(long_waits: list[pytest.Item], rest: list[pytest.Item], workers: int, total: int) -> list[pytest.Item]:
+    """xdist's load scheduling first hands each worker a chunk of consecutive tests, total // workers
+    // 4 of them (xdist/scheduler/load.py): the long waits go to the heads of those chunks, longest
+    first and one worker after another. Every worker computes the same order, as xdist requires."""
+    if workers <= 1:
+        return [*long_waits, *rest]
+    chunk = max(total // workers // 4, 2)
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        heads = long_waits[worker::workers]
+        ordered += heads
+        take = max(chunk - len(heads), 0)
+        ordered += rest[:take]
+        rest = rest[take:]
+    return [*ordered, *rest]

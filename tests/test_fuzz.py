@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
 
 from harness.config._profile import BUILTIN_DIALECTS, GatewayProfile, Timeouts, load_profile
 from harness.errors import ConfigError
@@ -42,6 +41,8 @@ def labels(profile: GatewayProfile) -> list[str]:
 
 
 def test_spec_is_valid_openapi_3_1() -> None:
+    import schemathesis  # here, not at collection: its import costs every xdist worker 0.4 s
+
     schema = schemathesis.openapi.from_path(fuzzing.SPEC_PATH)
     schema.validate()
     assert schema.raw_schema["openapi"].startswith("3.1")

@@ -7,18 +7,14 @@ that these tests would notice a wrong wire shape.
 from __future__ import annotations
 
 import base64
+import importlib
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import dashscope
 import httpx
-import openai
 import pytest
-import replicate
-from dashscope import ImageSynthesis, MultiModalConversation
-from dashscope.client import base_api as dashscope_base_api
-from dashscope.common.error import InvalidParameter
 
 from harness.config._cassette import load_cassette
 from harness.paths import CASSETTES_DIR
@@ -26,6 +22,30 @@ from harness.upstream import UpstreamSet, start_upstreams
 from harness.upstream._markers import Marker, new_token
 
 FILES_DIR = CASSETTES_DIR / "files"
+
+
+class Lazy:
+    """An SDK name, imported on first use: importing the three SDKs at collection cost every xdist
+    worker 0.9 s, and only the workers that run these tests need them."""
+
+    def __init__(self, module: str, name: str | None = None) -> None:
+        self.module, self.name = module, name
+
+    def resolve(self) -> Any:
+        module = importlib.import_module(self.module)
+        return getattr(module, self.name) if self.name else module
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.resolve(), attr)
+
+
+dashscope = Lazy("dashscope")
+openai = Lazy("openai")
+replicate = Lazy("replicate")
+ImageSynthesis = Lazy("dashscope", "ImageSynthesis")
+MultiModalConversation = Lazy("dashscope", "MultiModalConversation")
+dashscope_base_api = Lazy("dashscope.client.base_api")
+InvalidParameter = Lazy("dashscope.common.error", "InvalidParameter")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SDK_TIMEOUT = 10.0
 DASHSCOPE_KEY = "sk-gwconf-test-dashscope-0000"
@@ -68,13 +88,13 @@ def tampered_upstreams(tmp_path: Path, provider: str, scenario: str,
 @pytest.fixture
 def dashscope_at(monkeypatch):
     """Point the SDK at a mock; its task polling sleeps are skipped (progress is per poll)."""
-    monkeypatch.setattr(dashscope_base_api, "time",
+    monkeypatch.setattr(dashscope_base_api.resolve(), "time",
                         types.SimpleNamespace(time=dashscope_base_api.time.time,
                                               sleep=lambda seconds: None))
 
     def point(base_url: str) -> None:
-        monkeypatch.setattr(dashscope, "base_http_api_url", base_url + "/api/v1")
-        monkeypatch.setattr(dashscope, "api_key", DASHSCOPE_KEY)
+        monkeypatch.setattr(dashscope.resolve(), "base_http_api_url", base_url + "/api/v1")
+        monkeypatch.setattr(dashscope.resolve(), "api_key", DASHSCOPE_KEY)
 
     return point
 
@@ -127,7 +147,7 @@ def test_dashscope_sdk_notices_a_submit_without_task_id(dashscope_without_task_i
     dashscope_at(dashscope_without_task_id.urls["dashscope"])
     submitted = ImageSynthesis.async_call(model="qwen-image-plus", prompt="three puppies")
     assert submitted.output.task_id is None
-    with pytest.raises(InvalidParameter, match="Task id required"):
+    with pytest.raises(InvalidParameter.resolve(), match="Task id required"):
         ImageSynthesis.wait(submitted)
 
 
