@@ -590,3 +590,11 @@ def test_dashscope_cancels_a_task_only_while_it_is_pending(ds, upstreams):
     # The cancel is captured like any request of the task, under the task's token.
     cancels = [r for r in upstreams.captures.all() if r.path.endswith("/cancel")]
     assert {r.task for r in cancels} >= {queued, running}
+
+
+def test_methods_the_replay_does_not_take_get_405_and_the_mocks_own_routes_still_answer(ds):
+    """The replay is raw ASGI now: it answers what Starlette's catch-all route answered before."""
+    refused = ds.request("OPTIONS", "/api/v1/tasks/x")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, HEAD, PATCH, POST, PUT")
+    assert ds.get("/__gwconf/health").json()["provider"] == "dashscope"
+    assert ds.post("/__gwconf/health").json()["code"] == "NotFound"  # a POST there is provider traffic

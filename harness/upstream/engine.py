@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -39,6 +39,7 @@ log = logging.getLogger("gwconf.upstream")
 HOP_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "date"}
 MAX_HANG_SECONDS = 120.0  # a "hang" fault still ends, so a run can never hang on the mock
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+REPLAY_METHODS = frozenset({*ALL_METHODS, "HEAD"})  # what the replay answers (Starlette adds HEAD to GET)
 FILE_TYPES = {".png": "image/png", ".mp4": "video/mp4"}  # what the provider files are served as
 
 
@@ -213,6 +214,10 @@ class MockUpstream:
                 if pattern.match(path) and method in methods:
                     break
             else:
+                if method not in REPLAY_METHODS:  # as Starlette's router answered them before
+                    await PlainTextResponse("Method Not Allowed", 405, {"allow": ", ".join(sorted(REPLAY_METHODS))})(
+                        scope, receive, send)
+                    return
                 await self.replay(scope, receive, send)
                 return
         await self.side_app(scope, receive, send)
