@@ -92,11 +92,12 @@ def run(
 ) -> None:
     """Run the conformance catalogue against a gateway and write run.json and reports."""
     from harness.config._profile import load_profile
-    from harness.runner._preflight import check_out_dir
+    from harness.runner._preflight import check_cassettes, check_out_dir
 
     with config_errors():
-        check_out_dir(out)  # first, before the heavy imports: a bad --out is refused at once
-        load_profile(gateway)  # and a broken profile (the runner checks the rest before anything starts)
+        check_out_dir(out)  # first, before the heavy imports: a bad --out is refused at once,
+        load_profile(gateway)  # a broken profile and broken cassettes too (the runner checks the rest
+        check_cassettes(cassettes)  # before anything starts)
     from rich.console import Console
 
     from harness.gateway._budget import Caps

@@ -60,9 +60,16 @@ def drivable(route: ModelRoute) -> bool:
 
 @scenario("every-alias")
 def one_request_per_alias(s: Driver) -> None:
-    """One ordinary request through every alias the profile routes (generate, edit or chat), all
-    at once: each alias's request is marked as its own, and a dozen async jobs then cost one wait."""
-    s.side_by_side([functools.partial(request_through, route=route) for route in s.profile.models if drivable(route)])
+    """One ordinary request through every alias the profile routes (generate, edit or chat). The
+    generations and chats go at once: each is marked as its own, and a dozen async jobs then cost
+    one wait. The edits go after them, one by one: an edit that lost its instruction lost its marker
+    too, and MAP-004 finds it by the quiet window between its neighbours' requests."""
+    routes = [route for route in s.profile.models if drivable(route)]
+    s.side_by_side([functools.partial(request_through, route=route) for route in routes
+                    if route.capability != "image.edit"])
+    for route in routes:
+        if route.capability == "image.edit":
+            request_through(s, route)
     s.keep_stray()
 
 

@@ -347,3 +347,62 @@ def test_every_shipped_cassette_reads_as_vcrpy_reads_it(shipped):
             assert mine.status == response["status"]["code"], cassette.path
             assert mine.response_body == (response.get("body") or {}).get("string", b""), cassette.path
             assert mine.response_headers == {k.lower(): list(v) for k, v in (response.get("headers") or {}).items()}
+
+
+TAGGED = """\
+interactions:
+- request:
+    body: !!python/unicode '{"model": "m"}'
+    headers:
+      Content-Type: !!python/tuple [application/json]
+      X-Twice: [first, second]
+    method: post
+    uri: https://example.invalid/api/v1/x
+  response:
+    body: {string: !!python/str '{"ok": true}'}
+    headers: {Content-Type: [application/json]}
+    status: {code: 200, message: OK}
+- request:
+    body: !!python/object/new:_io.BytesIO {state: !!python/tuple [!!binary "aGVsbG8=", 0, null]}
+    headers: {}
+    method: POST
+    uri: https://example.invalid/api/v1/y
+  response:
+    body: {string: ''}
+    headers: {}
+    status: {code: 204, message: No Content}
+metadata:
+  gwconf: {provider: dashscope, scenario: tagged, capability: image.generate, models: [m],
+           provenance: {kind: docs, source: 'https://example.invalid'}}
+version: 1
+"""
+
+
+def test_the_python_tags_vcrpy_accepts_read_as_vcrpy_reads_them(tmp_path):
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
+    path = tmp_path / "tagged.yaml"
+    path.write_text(TAGGED, encoding="utf-8")
+    mine = load_cassette(path).interactions
+    requests, responses, _ = deserialize(TAGGED, yamlserializer)
+    assert [(i.method, i.request_body, i.request_headers) for i in mine] == [
+        (r.method.upper(), r.body.read() if hasattr(r.body, "read") else r.body,
+         {k.lower(): v for k, v in r.headers.items()}) for r in requests]
+    assert [i.response_body for i in mine] == [r["body"]["string"] for r in responses]
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['true']", "!!python/name:os.system ''"])
+def test_a_tag_vcrpy_refuses_is_refused_naming_the_file(tmp_path, tag):
+    path = tmp_path / "evil.yaml"
+    path.write_text(TAGGED.replace("!!python/unicode '{\"model\": \"m\"}'", tag), encoding="utf-8")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_cassette(path)
+
+
+def test_headers_that_are_not_a_mapping_are_a_config_error(tmp_path):
+    path = tmp_path / "pairs.yaml"
+    path.write_text(TAGGED.replace("    headers: {}\n    method: POST", "    headers: [[a, b]]\n    method: POST"),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="malformed cassette"):
+        load_cassette(path)

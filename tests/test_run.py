@@ -14,6 +14,7 @@ from harness.config import _schemas as schemas
 from harness.paths import GATEWAYS_DIR, PROJECT_ROOT
 from harness.report.runjson import build_run, now_iso, write_run
 from harness.runner._inprocess import run_in_process
+from tests.conftest import once_per_session
 from tests.mutants import MUTANTS
 from tests.test_mutation import FAST, TEMPLATE
 
@@ -29,8 +30,15 @@ def gwconf_run(out: Path, *extra: str, env: dict[str, str] | None = None) -> sub
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    out = tmp_path_factory.mktemp("reference")
-    return out, gwconf_run(out, env={"GWCONF_REFERENCE_KEY": PLANTED_KEY})
+    """One run for the session, whichever workers its tests land on."""
+
+    def make(folder: Path) -> None:
+        result = gwconf_run(folder / "out", env={"GWCONF_REFERENCE_KEY": PLANTED_KEY})
+        (folder / "result.json").write_text(json.dumps([result.returncode, result.stdout, result.stderr]))
+
+    folder = once_per_session(tmp_path_factory, "reference-run", make)
+    code, stdout, stderr = json.loads((folder / "result.json").read_text())
+    return folder / "out", subprocess.CompletedProcess([], code, stdout, stderr)
 
 
 def outcomes(path: Path) -> dict[str, str]:

@@ -598,3 +598,9 @@ def test_methods_the_replay_does_not_take_get_405_and_the_mocks_own_routes_still
     assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, HEAD, PATCH, POST, PUT")
     assert ds.get("/__gwconf/health").json()["provider"] == "dashscope"
     assert ds.post("/__gwconf/health").json()["code"] == "NotFound"  # a POST there is provider traffic
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400_not_a_crash(oa):
+    reply = oa.post("/v1/images/edits", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
+    assert reply.status_code == 400
+    assert "boundary" in reply.text.lower()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,10 @@ def _body_bytes(body: Any) -> bytes:
         return b""
     if isinstance(body, dict):
         body = body.get("string", b"")
+    if hasattr(body, "read"):  # a file-like body (vcrpy's BytesIO tag)
+        body = body.read()
+    elif isinstance(body, Iterator):  # an iterator body (vcrpy's builtins.iter tag): its chunks
+        body = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in body)
     return body.encode() if isinstance(body, str) else bytes(body)
 
 
@@ -141,25 +147,56 @@ def _load_cassette(path: Path, stamp: tuple[int, int]) -> Cassette:
             ids=dict(meta.get("ids") or {}),
             raw_metadata=meta,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed cassette ({type(exc).__name__}: {exc})") from exc
 
 
 def raw_document(path: Path) -> dict[str, Any]:
     """The cassette as plain data, for schema validation of the file itself."""
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=CASSETTE_LOADER)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=CassetteLoader)
 
 
-# vcrpy's own cassette loader is PyYAML's safe loader (C, where libyaml is installed), which refuses
-# every Python object tag. Reading with it here, rather than through `vcr.serialize`, spares each
-# process vcrpy's import: it imports every HTTP library vcrpy can patch, 0.15 s of a 1.5 s run.
-# tests/test_cassettes.py shows that this reads every bundled cassette as vcrpy's `deserialize` does.
-CASSETTE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class CassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """vcrpy's cassette loader, rebuilt: PyYAML's safe loader (C, where libyaml is installed) plus the
+    benign Python tags vcrpy itself accepts (vcr/serializers/yamlserializer.py, 9.4.2), and no other.
+    Reading with it here, rather than through `vcr.serialize`, spares each process vcrpy's import:
+    it imports every HTTP library vcrpy can patch, 0.15 s of a 1.5 s run. tests/test_cassettes.py
+    shows that this reads every bundled cassette, and those tags, as vcrpy's `deserialize` does."""
+
+
+def _python_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _python_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> tuple[Any, ...]:
+    return tuple(loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+def _bytes_io(loader: yaml.SafeLoader, node: yaml.Node) -> io.BytesIO:
+    """A file-like body an old recording pickled: rebuilt from its bytes only."""
+    state = loader.construct_mapping(node, deep=True).get("state") or (b"",)  # type: ignore[arg-type]
+    data = state[0] if state else b""
+    return io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data or b"")
+
+
+def _iterator(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    args = loader.construct_mapping(node, deep=True).get("args") or ([],)  # type: ignore[arg-type]
+    return iter(args[0] if args else [])
+
+
+for _tag, _constructor in {
+    "tag:yaml.org,2002:python/str": _python_str,
+    "tag:yaml.org,2002:python/unicode": _python_str,
+    "tag:yaml.org,2002:python/tuple": _python_tuple,
+    "tag:yaml.org,2002:python/object/new:_io.BytesIO": _bytes_io,
+    "tag:yaml.org,2002:python/object/apply:builtins.iter": _iterator,
+}.items():
+    CassetteLoader.add_constructor(_tag, _constructor)
 
 
 def read_vcr_document(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """A vcrpy cassette's requests, responses and metadata, as plain data."""
-    data = yaml.load(text, Loader=CASSETTE_LOADER)
+    data = yaml.load(text, Loader=CassetteLoader)
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise ValueError("no interactions list")
     interactions = data["interactions"]

@@ -3,12 +3,20 @@ and its provider's dated model catalogue (no retired model served as live)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from harness.config import _schemas as schemas
-from harness.config._cassette import Cassette, Interaction, cassette_files, load_cassette, raw_document
+from harness.config._cassette import (
+    Cassette,
+    Interaction,
+    cassette_files,
+    file_stamp,
+    load_cassette,
+    raw_document,
+)
 from harness.config._catalogue import Catalogue, catalogue_files, load_catalogue
 from harness.config._redact import KEY_PATTERNS, SECRET_HEADERS
 from harness.errors import ConfigError
@@ -124,6 +132,14 @@ def _is_dashscope_business_error(provider: str, path: str, body: object) -> bool
 
 
 def validate_tree(root: Path) -> list[str]:
+    """Every problem under `root`. Judged once per process while no file changes: `gwconf run`
+    checks the cassettes before its heavy imports, and its runner checks them again."""
+    files = [*catalogue_files(root), *cassette_files(root)]
+    return list(_validate_tree(root, tuple((path, file_stamp(path)) for path in files)))
+
+
+@functools.lru_cache(maxsize=16)
+def _validate_tree(root: Path, stamps: tuple[tuple[Path, tuple[int, int]], ...]) -> tuple[str, ...]:
     found: list[str] = []
     catalogues: dict[str, Catalogue] = {}
     for path in catalogue_files(root):
@@ -133,4 +149,4 @@ def validate_tree(root: Path) -> list[str]:
             found.append(str(exc))
             continue
         catalogues[catalogue.provider] = catalogue
-    return found + [problem for path in cassette_files(root) for problem in problems_in(path, catalogues)]
+    return (*found, *(problem for path in cassette_files(root) for problem in problems_in(path, catalogues)))

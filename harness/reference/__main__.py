@@ -20,9 +20,11 @@ class PromptServer(uvicorn.Server):
     stop on its next 0.1 s tick, then waits 0.1 s for connections to close."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        try:  # a flush can fail inside a signal handler (a write it interrupted): exit all the same
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

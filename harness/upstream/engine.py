@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -251,7 +252,13 @@ class MockUpstream:
     # -- replay -------------------------------------------------------------------------------
 
     async def replay(self, scope: Scope, receive: Receive, send: Send) -> None:
-        req = await parse_request(scope, receive)
+        try:
+            req = await parse_request(scope, receive)
+        except ClientDisconnect:  # gone before its body arrived: nothing to answer, nothing sent
+            return
+        except MultiPartException as exc:  # as Starlette's form parser answered it under its router
+            await PlainTextResponse(exc.message, 400)(scope, receive, send)
+            return
         reply, cassette, token, task_id = self.answer(req)
         scrubber = self.scrubber
         if reply.captured is None:
@@ -287,7 +294,7 @@ class MockUpstream:
         if fault == "drop":
             await DroppedResponse()(scope, receive, send)
             return
-        await send_reply(reply, send)
+        await send_reply(reply, scope, receive, send)
 
     def answer(self, req: ParsedRequest
                ) -> tuple[Reply, Cassette | None, str | None, str | None]:
@@ -409,7 +416,8 @@ async def parse_request(scope: Scope, receive: Receive) -> ParsedRequest:
         marker_text = text
     return ParsedRequest(
         method=scope["method"],
-        path=scope["path"],
+        # As Starlette's URL spells it: these three, decoded, would read as a query, a fragment, a path.
+        path=scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"),
         query=dict(parse_qsl(query_text, keep_blank_values=True)) if query_text else {},
         headers=headers,
         raw=raw,
@@ -423,7 +431,7 @@ async def read_body(receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnect
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
@@ -437,12 +445,11 @@ def replay_body(raw: bytes) -> Receive:
     return receive
 
 
-async def send_reply(reply: Reply, send: Send) -> None:
-    media = reply.media_type + ("; charset=utf-8" if reply.media_type.startswith("text/") else "")
-    headers = [(b"content-length", str(len(reply.body)).encode()), (b"content-type", media.encode("latin-1")),
-               *((name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items())]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
+async def send_reply(reply: Reply, scope: Scope, receive: Receive, send: Send) -> None:
+    # Starlette's Response, for its header rules (charset, no length on a 204 or 304); its routing and
+    # request objects were the costly part.
+    await Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)(
+        scope, receive, send)
 
 
 async def multipart_fields(request: Request) -> dict[str, Any]:
