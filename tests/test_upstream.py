@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -604,3 +605,17 @@ def test_a_multipart_body_without_a_boundary_is_a_400_not_a_crash(oa):
     reply = oa.post("/v1/images/edits", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
     assert reply.status_code == 400
     assert "boundary" in reply.text.lower()
+
+
+def test_a_started_gateways_port_is_outside_the_kernels_ephemeral_range():
+    """Between gwconf's check and the gateway's own bind, no bind to port 0 and no outgoing
+    connection of the run can take it."""
+    import socket
+
+    from harness.upstream.server import GATEWAY_PORTS, free_port
+
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    port = free_port()
+    assert port in GATEWAY_PORTS and not low <= port <= high
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import threading
 import time
@@ -83,8 +84,24 @@ def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+# Where a gateway gwconf starts listens: below Linux's ephemeral range (32768-60999), which every bind
+# to port 0 (the mocks, the sink) and every outgoing connection of the run takes its ports from.
+GATEWAY_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port for a server gwconf cannot hand a bound socket to (a gateway it starts as a process).
+    Between this check and the gateway's own bind, nothing else of the run can take it: a port the
+    kernel handed out for port 0 would be free again here, and as likely to go to the next
+    connection the run opens as to the gateway."""
+    for port in random.sample(GATEWAY_PORTS, 50):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # that whole range busy: the kernel's choice, as before
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
