@@ -21,11 +21,16 @@ def cassettes():
     return load_cassettes(CASSETTES_DIR)
 
 
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temp folder of the whole test session: under xdist, the one every worker's sits in."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
     """A folder `make` fills once per test session, shared by every xdist worker: a whole-catalogue
     run that tests on several workers read would otherwise cost each of those workers its CPU."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's, not the worker's
+    root = session_dir(tmp_path_factory)
     folder, done = root / name, root / f"{name}.done"
     with (root / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if `make` fails

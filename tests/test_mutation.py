@@ -19,6 +19,7 @@ from harness.paths import GATEWAYS_DIR, SUITES_DIR
 from harness.records._outcome import Outcome
 from harness.reference import build_app
 from harness.runner._inprocess import run_in_process
+from tests.conftest import session_dir
 from tests.mutants import MUTANTS
 
 PROFILE = GATEWAYS_DIR / "reference.toml"
@@ -50,8 +51,7 @@ def not_passed(outcomes: list) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def kills_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where each mutant's failing assertions are kept for this session, shared by xdist workers."""
-    root = tmp_path_factory.getbasetemp()
-    folder = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "mutant-kills"
+    folder = session_dir(tmp_path_factory) / "mutant-kills"
     folder.mkdir(exist_ok=True)
     return folder
 
